@@ -1,0 +1,1 @@
+"""Saved queries, Kibana saved objects, the alert runner and the fleet statistics."""

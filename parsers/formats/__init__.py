@@ -1,0 +1,1 @@
+"""One module per log-format family, all with the same small interface."""

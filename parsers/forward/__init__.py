@@ -1,0 +1,1 @@
+"""The Forward-protocol server: modes, handshake, acks."""

@@ -1,0 +1,1 @@
+"""Install lifecycle: classification rules and the per-site attempt state machine."""

@@ -1,0 +1,165 @@
+"""The normalized schema: pydantic models that are the contract between every stage.
+
+A `RawRecord` is one whole record as framed from a file (by the shipper, by `bootwatch parse`,
+by `replay`, or by the collector re-framing line-per-record senders). A `LogDocument` is
+exactly what gets indexed into `bootwatch-logs-YYYY.MM`. Field names follow ECS where ECS has
+the field and live under `sms.*` where it does not; other tools read these names.
+
+The hot path (parse + normalize) builds plain dicts of the `LogDocument` shape and serializes
+them with `pydantic_core.to_json`: validating every record through pydantic would cost several
+times the parse itself. Tests validate parser output against these models, and the index
+mappings are generated from them, so the models stay the one source of truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+LogFormat = Literal["sms_legacy", "cmtrace", "smssetup", "smsprov", "plain"]
+LogLevel = Literal["info", "warning", "error"]
+LifecycleAction = Literal[
+    "install.started", "install.progress", "install.failed", "install.succeeded", "bootstrap.stopped"
+]
+AttemptState = Literal["in_progress", "succeeded", "failed_unreported", "stalled", "dark"]
+
+
+
+def format_utc_millis(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and a `Z`: the one timestamp form every index stores."""
+    utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+UtcMillis = Annotated[datetime, PlainSerializer(format_utc_millis, return_type=str, when_used="json")]
+
+# Keyword fields are capped so one absurd line cannot break a strict mapping.
+Keyword = Annotated[str, Field(max_length=1024)]
+
+
+class Strict(BaseModel):
+    """Base: unknown fields are a contract violation, not silently kept."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- input record
+
+
+class RawRecord(Strict):
+    """One whole record cut from a log file, with where it came from."""
+
+    site: Keyword | None = Field(None, description="SMS site code of the secondary, e.g. S02")
+    host: Keyword | None = Field(None, description="Host name of the machine that wrote the log")
+    path: str = Field(description="Path of the log file as the shipper saw it")
+    file_id: Keyword = Field(description="File identity (fingerprint); stable across rotation renames")
+    offset: int = Field(ge=0, description="Byte offset of the record's first byte in the original file")
+    text: str = Field(description="The decoded record, without its final line terminator")
+    encoding: Keyword = Field("utf-8", description="Encoding the bytes were decoded with")
+    timezone: Keyword | None = Field(
+        None, description="Host zone (IANA or Windows name) for records that carry no zone"
+    )
+    shipped_at: UtcMillis | None = Field(None, description="When the shipper read the record (UTC)")
+
+
+# --------------------------------------------------------------------------- log document
+
+
+class EventFields(Strict):
+    original: str = Field(description="The record exactly as framed, before any cleanup")
+    dataset: Keyword = Field(description="Which log this came from, e.g. sms.bootstrap, sms.setup")
+    action: LifecycleAction | None = Field(None, description="Lifecycle action from the rules, if any")
+    timezone: Keyword = Field(description="The zone used to compute @timestamp (IANA name or a fixed offset)")
+    ingested: UtcMillis | None = Field(None, description="When bootwatch indexed the record (UTC)")
+
+
+class LogFile(Strict):
+    path: str
+
+
+class LogFields(Strict):
+    level: LogLevel
+    logger: Keyword | None = Field(None, description="The SMS component that wrote the record")
+    file: LogFile
+    offset: int = Field(ge=0, description="Byte offset of the record's start in the original file")
+
+
+class ThreadFields(Strict):
+    id: int | None = Field(None, ge=0, le=2**32 - 1)
+
+
+class ProcessFields(Strict):
+    thread: ThreadFields = Field(default_factory=ThreadFields)
+
+
+class HostFields(Strict):
+    name: Keyword | None = None
+
+
+class ErrorFields(Strict):
+    code: Keyword | None = Field(None, description="HRESULT form: lower-case 0x, upper-case hex digits")
+
+
+class SmsLogFields(Strict):
+    format: LogFormat
+    file_id: Keyword | None = Field(None, description="File identity used in the document id")
+    encoding: Keyword | None = None
+
+
+class SmsSiteFields(Strict):
+    code: Keyword | None = None
+
+
+class StatusMessage(Strict):
+    """Fields of an embedded `STATMSG:` line."""
+
+    id: int | None = None
+    severity: Literal["I", "W", "E"] | None = None
+    level: Keyword | None = None
+    source: Keyword | None = None
+    component: Keyword | None = None
+    system: Keyword | None = None
+    site: Keyword | None = None
+    pid: int | None = None
+    tid: int | None = None
+    gmt_date: UtcMillis | None = Field(None, description="GMTDATE: the status message's own UTC time")
+    insertion_strings: list[str] = Field(default_factory=list, description="ISTR0..ISTR9 in order")
+    num_attrs: int | None = None
+
+
+class SmsErrorFields(Strict):
+    hint: str | None = Field(None, description="Known cause of error.code, from the code table")
+
+
+class SmsFields(Strict):
+    log: SmsLogFields
+    site: SmsSiteFields = Field(default_factory=SmsSiteFields)
+    status_message: StatusMessage | None = None
+    error: SmsErrorFields = Field(default_factory=SmsErrorFields)
+
+
+class LogDocument(Strict):
+    """One normalized record: exactly what is indexed."""
+
+    timestamp: UtcMillis = Field(alias="@timestamp", description="UTC, ISO 8601 with milliseconds")
+    message: str
+    event: EventFields
+    log: LogFields
+    process: ProcessFields = Field(default_factory=ProcessFields)
+    host: HostFields = Field(default_factory=HostFields)
+    sms: SmsFields
+    error: ErrorFields = Field(default_factory=ErrorFields)
+
+
+def document_id(site: str | None, file_id: str, offset: int) -> str:
+    """Deterministic `_id` of a record: the same record always gets the same id, so replays dedupe."""
+    key = f"{site or '-'}\x1f{file_id}\x1f{offset}".encode()
+    return hashlib.blake2b(key, digest_size=16).hexdigest()
+
+
+def index_for(timestamp_iso: str, prefix: str = "bootwatch-logs") -> str:
+    """Monthly index from an ISO timestamp `YYYY-MM-...`: a record always lands in the same index."""
+    return f"{prefix}-{timestamp_iso[0:4]}.{timestamp_iso[5:7]}"

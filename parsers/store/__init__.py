@@ -1,0 +1,1 @@
+"""The store: Elasticsearch selection, templates, the writer, site install state."""

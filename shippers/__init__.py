@@ -1,0 +1,1 @@
+"""The shipper that runs on each secondary site server: standard library, fluent-logger and msgpack only."""
