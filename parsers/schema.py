@@ -163,3 +163,92 @@ def document_id(site: str | None, file_id: str, offset: int) -> str:
 def index_for(timestamp_iso: str, prefix: str = "bootwatch-logs") -> str:
     """Monthly index from an ISO timestamp `YYYY-MM-...`: a record always lands in the same index."""
     return f"{prefix}-{timestamp_iso[0:4]}.{timestamp_iso[5:7]}"
+
+
+# --------------------------------------------------------------------------- store documents (issue 3)
+
+
+class HeartbeatFile(Strict):
+    """One followed file as a heartbeat reports it."""
+
+    path: str = Field(description="Path of the log file as the shipper saw it")
+    file_id: Keyword = Field(description="File identity (fingerprint)")
+    size: int = Field(ge=0, description="File size in bytes when the heartbeat was sent")
+    offset: int = Field(ge=0, description="Acknowledged offset: bytes of the file already delivered")
+
+
+class HeartbeatDocument(Strict):
+    """One shipper heartbeat, indexed into `bootwatch-heartbeats`: proof the shipper was alive then."""
+
+    timestamp: UtcMillis = Field(alias="@timestamp", description="When the collector received it (UTC)")
+    site: Keyword = Field(description="SMS site code the shipper serves")
+    host: Keyword = Field(description="Host name of the shipper's machine")
+    shipper_version: Keyword | None = Field(None, description="Version of the sending shipper")
+    files: list[HeartbeatFile] = Field(default_factory=list, description="Files the shipper follows")
+    queue_bytes: int = Field(0, ge=0, description="Bytes waiting in the shipper's on-disk queue")
+    queue_records: int = Field(0, ge=0, description="Records waiting in the shipper's on-disk queue")
+    heartbeat_s: float = Field(gt=0, description="The shipper's heartbeat interval in seconds")
+
+
+class DeadLetterDocument(Strict):
+    """A record the store refused (mapping violation, bad value): kept with the reason, never dropped."""
+
+    timestamp: UtcMillis = Field(alias="@timestamp", description="When the record was dead-lettered (UTC)")
+    reason: str = Field(description="The server's error reason")
+    error_type: Keyword = Field(description="The server's error type, e.g. strict_dynamic_mapping_exception")
+    status: int = Field(description="HTTP status of the refused item")
+    target_index: Keyword = Field(description="Index the record was meant for")
+    document_id: Keyword = Field(description="The `_id` the record was meant to have")
+    original: str = Field(description="The refused document, as JSON")
+    site: Keyword | None = Field(None, description="sms.site.code of the refused document, if readable")
+    file_id: Keyword | None = Field(None, description="sms.log.file_id of the refused document, if readable")
+    offset: int | None = Field(None, description="log.offset of the refused document, if readable")
+
+
+AlertAction = Literal["raised", "resolved"]
+
+
+class AlertDocument(Strict):
+    """One alert event in `bootwatch-alerts`: a saved query started (or stopped) matching a site attempt."""
+
+    at: UtcMillis = Field(description="When the alert runner raised or resolved the alert (UTC)")
+    query: Keyword = Field(description="Name of the saved query that matched")
+    site: Keyword = Field(description="SMS site code")
+    host: Keyword | None = Field(None, description="Host of the site server, when known")
+    attempt_id: Keyword | None = Field(None, description="The install attempt the alert is about")
+    state: AttemptState | None = Field(None, description="The attempt's state when the alert fired")
+    action: AlertAction = Field(description="raised: started matching; resolved: stopped matching")
+    message: str | None = Field(None, description="Human-readable summary sent to the channels")
+    notified: list[Keyword] = Field(default_factory=list, description="Channels notified, e.g. email, webhook")
+
+
+# --------------------------------------------------------------------------- site install attempts
+
+
+class SiteAttempt(Strict):
+    """One install attempt of one secondary site, judged as of a time: the document in `bootwatch-sites`
+    (`_id` = `attempt_id`). Built by `parsers.lifecycle.attempts.SiteTracker`."""
+
+    site: Keyword = Field(description="SMS site code of the secondary")
+    host: Keyword | None = Field(None, description="Host name from the attempt's latest record that had one")
+    attempt_id: Keyword = Field(description="Deterministic: site and the time of the record that opened it")
+    attempt_number: int = Field(ge=1, description="1 for the site's first attempt seen, 2 for the next...")
+    state: AttemptState = Field(description="in_progress, succeeded, failed_unreported, stalled or dark")
+    implicit_start: bool = Field(
+        False, description="Opened by a failure or success record because no start marker was seen"
+    )
+    started_at: UtcMillis = Field(description="Time of the start marker (or of the record that opened it)")
+    last_event_at: UtcMillis = Field(description="Time of the attempt's latest record")
+    ended_at: UtcMillis | None = Field(
+        None, description="Success time; for a failure the Bootstrap stop after it, else the failure time"
+    )
+    failed_at: UtcMillis | None = Field(None, description="Time of the attempt's first install.failed record")
+    detected_at: UtcMillis | None = Field(
+        None, description="As-of time at which bootwatch first judged the attempt in its current bad state"
+    )
+    last_message: str | None = Field(None, description="Message of the attempt's latest record (truncated)")
+    error_code: Keyword | None = Field(None, description="First error.code among the attempt's error records")
+    hint: str | None = Field(None, description="Known cause of error_code")
+    shipper_last_seen: UtcMillis | None = Field(None, description="Latest shipper heartbeat for the site")
+    record_count: int = Field(ge=0, description="Records attributed to the attempt")
+    judged_as_of: UtcMillis = Field(description="The time the state was judged for")

@@ -1,0 +1,83 @@
+"""`bootwatch parse`: parse log files and print one JSON document per record, exactly as indexed."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from bootwatch.errors import UserError
+
+NAME = "parse"
+HELP = "Parse SMS / ConfigMgr log files and print one JSON document per record (what would be indexed)."
+
+# SMS site codes are three letters or digits; these five are reserved and never a site code
+# (so a folder named "SMS" is not mistaken for one).
+_SITE_CODE = re.compile(r"[A-Za-z0-9]{3}")
+_RESERVED_SITE_CODES = frozenset({"AUX", "CON", "NUL", "PRN", "SMS"})
+# Documents are written in batches: one write call per record would dominate the command's cost.
+_WRITE_BATCH = 512
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", type=Path, help="Log files to parse, in order")
+    parser.add_argument(
+        "--site", metavar="CODE",
+        help="Site code for sms.site.code. Default: the nearest folder above each file whose name is a "
+             "site code (three letters/digits, not AUX/CON/NUL/PRN/SMS), as `bootwatch simulate` lays "
+             "out DIR/<SITE>/...; else none.")
+    parser.add_argument("--host", metavar="NAME", help="Host name for host.name (default: none)")
+    parser.add_argument(
+        "--timezone", metavar="ZONE",
+        help="Zone of records that carry none: an IANA name (Europe/London) or a Windows zone name "
+             "(\"Pacific Standard Time\"). Default: UTC.")
+    parser.add_argument(
+        "--rules", metavar="FILE", type=Path,
+        help="Lifecycle rules file (TOML) applied on top of the defaults; sets event.action")
+
+
+def site_from_path(path: Path) -> str | None:
+    """The nearest enclosing folder named like a site code, upper-cased; None when there is none."""
+    for folder in path.resolve().parents:
+        name = folder.name
+        if _SITE_CODE.fullmatch(name) and name.upper() not in _RESERVED_SITE_CODES:
+            return name.upper()
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from pydantic_core import to_json
+
+    from parsers.lifecycle.rules import RulesError, load_rules
+    from parsers.parse import parse_file
+    from parsers.times import resolve_zone
+
+    if args.timezone is not None and resolve_zone(args.timezone) is None:
+        raise UserError(f"unknown --timezone {args.timezone!r}: give an IANA name such as Europe/London "
+                        f"or a Windows zone name such as \"Pacific Standard Time\"")
+    try:
+        rules = load_rules(args.rules) if args.rules is not None else load_rules()
+    except RulesError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot read --rules {args.rules}: {exc.strerror or exc}") from None
+
+    out = sys.stdout.buffer
+    failed = False
+    for path in args.files:
+        site = args.site if args.site is not None else site_from_path(path)
+        batch: list[bytes] = []
+        try:
+            for doc in parse_file(path, site=site, host=args.host, timezone=args.timezone, rules=rules):
+                batch.append(to_json(doc))
+                if len(batch) >= _WRITE_BATCH:
+                    out.write(b"\n".join(batch) + b"\n")
+                    batch.clear()
+        except OSError as exc:
+            failed = True
+            print(f"bootwatch parse: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        if batch:
+            out.write(b"\n".join(batch) + b"\n")
+        out.flush()
+    return 2 if failed else 0

@@ -1,0 +1,281 @@
+"""The collector's pipeline: spool -> re-frame -> parse (normalize + classify) -> sink.
+
+Runs on its own thread, reading committed frames in spool order. Records of the bootwatch shipper
+are whole already and go straight to a `StreamParser` per file; line-per-record senders' lines are
+re-framed per stream by `RecordFramer` first (a multi-line CMTrace record becomes one document).
+Heartbeats become `bootwatch-heartbeats` documents; a record that cannot be read is dead-lettered
+with its reason, and the stream goes on.
+
+The spool cursor only moves to a point before which nothing is still held in memory (a framer's
+partial record, a parser's look-ahead): after a crash, the frames after the cursor are read again
+and re-produce the same records with the same ids, which the sink de-duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from shippers.framing import RecordFramer
+
+from parsers.collector.metrics import Metrics
+from parsers.collector.records import (
+    is_heartbeat,
+    is_shipper_record,
+    line_stream,
+    line_text,
+    site_of,
+    split_stream_key,
+    stream_file_id,
+)
+from parsers.collector.sinks import DeadRecord, Sink, SinkUnavailable
+from parsers.forward.modes import iter_entries
+from parsers.lifecycle.rules import Rules
+from parsers.parse import StreamParser
+from parsers.schema import HeartbeatDocument, RawRecord
+from parsers.spool import Spool, SpooledFrame
+
+log = logging.getLogger(__name__)
+
+Document = dict[str, Any]
+# Streams idle this many flush periods are forgotten (their parser state released).
+EVICT_AFTER_FLUSHES = 12
+
+
+@dataclass(slots=True)
+class _Stream:
+    parser: StreamParser
+    framer: RecordFramer | None = None
+    expected_offset: int = -1
+    last_seen: float = 0.0
+    # Oldest spool seq whose records this stream may still hold in memory; None = holds nothing.
+    held_since: int | None = None
+
+
+@dataclass(slots=True)
+class _Batch:
+    documents: list[Document] = field(default_factory=list)
+    heartbeats: list[Document] = field(default_factory=list)
+    dead: list[DeadRecord] = field(default_factory=list)
+
+
+class Pipeline:
+    """Drains the spool into a sink; `run` is the thread body, `stop` ends it after the current batch."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        sink: Sink,
+        metrics: Metrics,
+        *,
+        rules: Rules | None,
+        batch_records: int = 5000,
+        reframe_flush_s: float = 5.0,
+        retry_max_s: float = 30.0,
+        replay_retained: bool = False,
+        wake: threading.Event | None = None,
+    ) -> None:
+        self.spool = spool
+        self.sink = sink
+        self.metrics = metrics
+        self.rules = rules
+        self.batch_records = batch_records
+        self.reframe_flush_s = reframe_flush_s
+        self.retry_max_s = retry_max_s
+        self.wake = wake or threading.Event()
+        self.stopping = threading.Event()
+        self.streams: dict[Any, _Stream] = {}
+        self.position = spool.first_retained_seq() if replay_retained else spool.drained_seq
+
+    # ------------------------------------------------------------------ thread body
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            frames = self.spool.read_after(self.position, self.batch_records)
+            if frames:
+                batch = _Batch()
+                for frame in frames:
+                    self._process_frame(frame, batch)
+                if not self._deliver(batch):
+                    return  # stopping while the store is down: the batch stays in the spool
+                self.position = frames[-1].seq
+                self.metrics.last_indexed_received_at = frames[-1].received_at
+                self._advance_cursor()
+                continue
+            flushed = self._flush_idle(time.monotonic())
+            if flushed.documents and not self._deliver(flushed):
+                return
+            self._advance_cursor()
+            self.wake.wait(timeout=min(self.reframe_flush_s, 1.0))
+            self.wake.clear()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def _advance_cursor(self) -> None:
+        held = [stream.held_since for stream in self.streams.values() if stream.held_since is not None]
+        safe = min(held) - 1 if held else self.position
+        self.spool.mark_drained(min(safe, self.position))
+
+    # ------------------------------------------------------------------ per record
+
+    def _process_frame(self, frame: SpooledFrame, batch: _Batch) -> None:
+        tag = frame.tag
+        line_offsets = dict(frame.line_starts)
+        now = time.monotonic()
+        for entry_time, record in iter_entries(frame.entries):
+            try:
+                if is_heartbeat(tag, record):
+                    batch.heartbeats.append(heartbeat_document(record, tag, frame.received_at))
+                elif is_shipper_record(record):
+                    self._push_shipped(frame.seq, tag, entry_time, record, batch, now)
+                else:
+                    self._push_line(frame.seq, tag, record, line_offsets, batch, now)
+            except (ValueError, TypeError, KeyError, ValidationError) as exc:
+                # A bad record is data: set aside with its reason, the stream goes on.
+                batch.dead.append(DeadRecord(f"{exc.__class__.__name__}: {exc}", tag, record))
+
+    def _open_stream(self, key: Any, **origin: Any) -> _Stream:
+        stream = self.streams.get(key)
+        if stream is None:
+            stream = _Stream(StreamParser(rules=self.rules, **origin))
+            self.streams[key] = stream
+        return stream
+
+    def _push_shipped(
+        self, seq: int, tag: str, entry_time: float | None, record: dict[str, Any], batch: _Batch, now: float
+    ) -> None:
+        offset = record["offset"]
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise ValueError(f"offset {offset!r} is not a byte offset")
+        site, host, path = site_of(tag, record), record.get("host"), record.get("path")
+        file_id = record["file_id"]
+        if not isinstance(file_id, str) or not isinstance(path, str):
+            raise ValueError("file_id and path must be strings")
+        encoding = record.get("encoding") or "utf-8"
+        stream = self._open_stream(
+            (site, host, path, file_id),
+            site=site,
+            host=host,
+            path=path,
+            file_id=file_id,
+            timezone=record.get("timezone"),
+            encoding=encoding,
+        )
+        raw = RawRecord.model_construct(
+            site=site,
+            host=host,
+            path=path,
+            file_id=file_id,
+            offset=offset,
+            text=record["message"],
+            encoding=encoding,
+            timezone=record.get("timezone"),
+            shipped_at=datetime.fromtimestamp(entry_time, UTC) if entry_time else None,
+        )
+        batch.documents.extend(stream.parser.push(raw))
+        self._note_held(stream, seq, now)
+
+    def _push_line(
+        self,
+        seq: int,
+        tag: str,
+        record: dict[str, Any],
+        line_offsets: dict[str, int],
+        batch: _Batch,
+        now: float,
+    ) -> None:
+        found = line_stream(tag, record)
+        text = line_text(record)
+        if found is None or text is None:
+            raise ValueError("record has neither shipper fields nor a `log` / `message` line")
+        key, size = found
+        offset = line_offsets[key]
+        line_offsets[key] = offset + size
+        site, host, path = split_stream_key(key)
+        stream = self._open_stream(
+            key, site=site, host=host, path=path, file_id=stream_file_id(key), timezone=record.get("timezone")
+        )
+        if stream.framer is None or offset != stream.expected_offset:
+            # A gap (a refused frame, a restart mid-stream): what was held is complete as it is.
+            if stream.framer is not None:
+                self._push_framed(stream, stream.framer.flush(), batch)
+            stream.framer = RecordFramer(encoding="utf-8", start_offset=offset)
+        self._push_framed(stream, stream.framer.feed(text.encode("utf-8", "surrogateescape") + b"\n"), batch)
+        stream.expected_offset = offset + size
+        self._note_held(stream, seq, now)
+
+    def _push_framed(self, stream: _Stream, records: Iterable[Any], batch: _Batch) -> None:
+        for framed in records:
+            batch.documents.extend(stream.parser.push(framed))
+
+    @staticmethod
+    def _note_held(stream: _Stream, seq: int, now: float) -> None:
+        stream.last_seen = now
+        framer_holds = stream.framer is not None and stream.framer.position < stream.expected_offset
+        if framer_holds or stream.parser.pending:
+            if stream.held_since is None:
+                stream.held_since = seq
+        else:
+            stream.held_since = None
+
+    def _flush_idle(self, now: float) -> _Batch:
+        """Emit what idle streams hold (a partial multi-line record, the look-ahead); forget old ones."""
+        batch = _Batch()
+        for key, stream in list(self.streams.items()):
+            idle_s = now - stream.last_seen
+            if idle_s < self.reframe_flush_s:
+                continue
+            if stream.held_since is not None:
+                if stream.framer is not None:
+                    self._push_framed(stream, stream.framer.flush(), batch)
+                batch.documents.extend(stream.parser.flush())
+                stream.held_since = None
+            if idle_s > self.reframe_flush_s * EVICT_AFTER_FLUSHES:
+                del self.streams[key]
+        return batch
+
+    # ------------------------------------------------------------------ delivery
+
+    def _deliver(self, batch: _Batch) -> bool:
+        """Write the batch, retrying while the sink is unavailable; False if stopped first."""
+        attempt = 0
+        while True:
+            try:
+                result = self.sink.write(batch.documents) if batch.documents else None
+                if batch.heartbeats:
+                    self.sink.write_heartbeats(batch.heartbeats)
+                dead = self.sink.dead_letter(batch.dead) if batch.dead else 0
+            except SinkUnavailable as exc:
+                attempt += 1
+                self.metrics.store_errors += 1
+                wait_s = min(self.retry_max_s, 0.25 * 2 ** min(attempt, 16))
+                log.warning("store unavailable (%s); retrying in %.1f s, spool keeps growing", exc, wait_s)
+                if self.stopping.wait(wait_s):
+                    return False
+                continue
+            if result is not None:
+                self.metrics.records_indexed += result.indexed
+                self.metrics.records_deduplicated += result.deduplicated
+                self.metrics.records_dead_lettered += result.dead_lettered
+            self.metrics.records_dead_lettered += dead
+            self.metrics.heartbeats_received += len(batch.heartbeats)
+            for item in batch.dead:
+                log.warning("dead-lettered a record from tag %s: %s", item.tag, item.reason)
+            return True
+
+
+def heartbeat_document(record: dict[str, Any], tag: str, received_at: float) -> Document:
+    """A shipper heartbeat as a `bootwatch-heartbeats` document, stamped with its arrival time."""
+    fields = {key: record[key] for key in HeartbeatDocument.model_fields if key in record}
+    fields["site"] = site_of(tag, record)
+    fields["@timestamp"] = datetime.fromtimestamp(received_at, UTC)
+    model = HeartbeatDocument.model_validate(fields)
+    return model.model_dump(mode="json", by_alias=True)

@@ -1,0 +1,106 @@
+"""CMTrace family: `<![LOG[message]LOG]!><time=".." date=".." component=".." ... >`.
+
+The message may span physical lines (the framer keeps a record whole, LF inside CRLF files
+included). Attribute order is free, `file` may be empty or missing, the date and hour may be
+unpadded, fractions have 3 to 7 digits, and the bias may be missing (then the host zone applies).
+`type`: 1 info, 2 warning, 3 error, 0 info (third-party tools); missing -> inferred from the text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from parsers.formats.record import (
+    FormatContext,
+    LocalMinute,
+    MinuteCache,
+    ParsedRecord,
+    fraction_to_millis,
+    valid_minute,
+    valid_second,
+)
+from parsers.formats.severity import infer_level
+
+NAME = "cmtrace"
+
+_OPEN = "<![LOG["
+_CLOSE = "]LOG]!><"
+
+# <![LOG[Message text]LOG]!><time="10:12:01.234+420" date="07-26-2002" component="SMS_BOOTSTRAP" context="" type="1" thread="345" file="bootstrap.cpp:120">  # noqa: E501
+# Attributes after `]LOG]!><`, any order: name="value".
+_ATTRIBUTE = re.compile(r'(\w+)="([^"]*)"')
+_TRAILING_CLOSE = re.compile(r"\s*>\s*\Z")
+
+# time="10:12:01.234+420"   time="9:05:01.2345678"   (bias optional)
+_TIME = re.compile(
+    r"\s*(?P<hour>\d{1,2}):(?P<min>\d{1,2}):(?P<second>\d{1,2})(?:\.(?P<fraction>\d{1,7}))?"
+    r"(?P<offset>[+-]\d{1,4})?\s*\Z"
+)
+# date="07-26-2002"   date="7-6-2002"
+_DATE = re.compile(r"\s*(?P<month>\d{1,2})-(?P<day>\d{1,2})-(?P<year>\d{4})\s*\Z")
+
+_LEVELS = {"0": "info", "1": "info", "2": "warning", "3": "error"}
+_MAX_THREAD = 2**32 - 1
+_minutes = MinuteCache()
+
+
+def matches(text: str) -> bool:
+    return text.startswith(_OPEN)
+
+
+def parse(text: str, context: FormatContext) -> ParsedRecord | None:
+    close = text.rfind(_CLOSE)
+    if close < len(_OPEN) or _TRAILING_CLOSE.search(text) is None:
+        return None
+    attributes = dict(_ATTRIBUTE.findall(text, close + len(_CLOSE)))
+    message = text[len(_OPEN):close]
+    if "\r" in message:
+        # Lines inside one record may end CRLF or LF depending on the writer: store them alike.
+        message = message.replace("\r\n", "\n")
+    level = _LEVELS.get(attributes.get("type", "").strip()) or infer_level(message)
+    record = ParsedRecord(NAME, message, level, attributes.get("component") or None,
+                          _thread(attributes.get("thread")))
+    _read_timestamp(attributes.get("time"), attributes.get("date"), context, record)
+    return record
+
+
+def _thread(value: str | None) -> int | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        number = int(value[2:], 16) if value[:2].lower() == "0x" else int(value)
+    except ValueError:
+        return None
+    return number if 0 <= number <= _MAX_THREAD else None
+
+
+def _read_timestamp(time_text: str | None, date_text: str | None, context: FormatContext,
+                    record: ParsedRecord) -> None:
+    if time_text is None or date_text is None:
+        return
+    time_match = _TIME.match(time_text)
+    if time_match is None:
+        return
+    minute = _minute(date_text, time_match)
+    second = valid_second(time_match.group("second"))
+    if minute is None or second is None:
+        return
+    record.minute, record.second = minute, second
+    record.millis = fraction_to_millis(time_match.group("fraction"))
+    offset = time_match.group("offset")
+    if offset is not None:
+        # Bias rule (UTC = local + bias) unless this source is known to write east-positive offsets.
+        record.bias = -int(offset) if context.east_positive_offsets else int(offset)
+
+
+def _minute(date_text: str, time_match: re.Match[str]) -> LocalMinute | None:
+    key = date_text + " " + time_match.group("hour") + ":" + time_match.group("min")
+    if key in _minutes:
+        return _minutes[key]
+    date_match = _DATE.match(date_text)
+    if date_match is None:
+        return _minutes.remember(key, None)
+    return _minutes.remember(key, valid_minute(
+        int(date_match.group("year")), int(date_match.group("month")), int(date_match.group("day")),
+        int(time_match.group("hour")), int(time_match.group("min"))))

@@ -1,0 +1,107 @@
+"""What a format module hands to normalization: one parsed record, still in local time.
+
+Every format module (`legacy`, `cmtrace`, `smssetup`, `smsprov`, `plain`) exposes the same small
+interface, plaso style:
+
+- `NAME`: the `sms.log.format` value it produces;
+- `matches(text) -> bool`: a cheap signature check (a prefix or a substring, no regex);
+- `parse(text, context) -> ParsedRecord | None`: the strict parse, timestamp included; `None` means
+  "not this format after all" and detection moves on to the next module.
+
+Times stay local here: turning them into UTC needs the stream's host zone and what `STATMSG:` lines
+say about it, which only the stream parser (`parsers/parse.py`) knows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Local minute of a record: (year, month, day, hour, minute). Shared tuples, cached per minute text,
+# so the hot path converts a minute to UTC once and reuses it for every record in that minute.
+LocalMinute = tuple[int, int, int, int, int]
+
+_MONTHS = {name: number for number, name in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
+_DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+@dataclass(frozen=True, slots=True)
+class FormatContext:
+    """Per-source settings a format may need.
+
+    `east_positive_offsets`: some third-party CMTrace writers put an ISO-style offset (east
+    positive) where Microsoft components write a bias (UTC = local + bias). Off by default.
+    """
+
+    east_positive_offsets: bool = False
+
+
+DEFAULT_CONTEXT = FormatContext()
+
+
+@dataclass(slots=True)
+class ParsedRecord:
+    """One record as a format read it: message, metadata and the local time with its zone clue.
+
+    `bias`: minutes with UTC = local + bias (already in that convention whatever the source wrote).
+    `zone_name`: a zone name the record states (Windows display name), when it has no bias.
+    Neither: the record carries no zone; the stream's host zone applies.
+    `minute is None`: the record has no usable time (plain lines, a garbled trailer).
+    """
+
+    format: str
+    message: str
+    level: str
+    logger: str | None = None
+    thread: int | None = None
+    minute: LocalMinute | None = None
+    second: int = 0
+    millis: int = 0
+    bias: int | None = None
+    zone_name: str | None = None
+
+
+def fraction_to_millis(fraction: str | None) -> int:
+    """Milliseconds from 1..7 fraction digits, truncated (never rounded up into the next second)."""
+    if not fraction:
+        return 0
+    return int((fraction + "00")[:3])
+
+
+def valid_minute(year: int, month: int, day: int, hour: int, minute: int) -> LocalMinute | None:
+    """The minute tuple if it names a real calendar minute, else None (a garbled timestamp)."""
+    if not (1 <= month <= 12 and 1 <= day <= _DAYS_IN_MONTH[month - 1] and hour < 24 and minute < 60):
+        return None
+    if month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
+        return None
+    if not 1 <= year <= 9999:
+        return None
+    return (year, month, day, hour, minute)
+
+
+def valid_second(text: str) -> int | None:
+    """Seconds 0..59; a leap second (60) is held at 59 so the minute stays the same; else None."""
+    second = int(text)
+    if second < 60:
+        return second
+    return 59 if second == 60 else None
+
+
+def month_number(abbreviation: str) -> int | None:
+    """1..12 for an English month abbreviation as ctime writes it (`Jul`), else None."""
+    return _MONTHS.get(abbreviation[:1].upper() + abbreviation[1:3].lower())
+
+
+class MinuteCache(dict[str, LocalMinute | None]):
+    """Text of a local minute -> its validated tuple (None: not a real minute).
+
+    Bounded, so a stream of ever-new garbage cannot grow it without limit.
+    """
+
+    limit = 4096
+
+    def remember(self, key: str, value: LocalMinute | None) -> LocalMinute | None:
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value

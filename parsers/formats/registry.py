@@ -1,0 +1,30 @@
+"""The one explicit list of format families, in detection order, and per-record detection.
+
+Detection runs in two stages (plaso style): each family's cheap `matches` signature first, then
+its strict `parse`; a record whose strict parse fails moves on to the next family. `plain` is last
+and accepts everything, so every record is emitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+
+from parsers.formats import cmtrace, legacy, plain, smsprov, smssetup
+from parsers.formats.record import FormatContext, ParsedRecord
+
+# CMTrace first: its signature is a prefix test and its messages may quote a legacy `$$<` trailer.
+FORMATS: tuple[ModuleType, ...] = (cmtrace, legacy, smssetup, smsprov, plain)
+
+_Detector = tuple[Callable[[str], bool], Callable[[str, FormatContext], ParsedRecord | None]]
+_DETECTORS: tuple[_Detector, ...] = tuple((module.matches, module.parse) for module in FORMATS)
+
+
+def parse_record(text: str, context: FormatContext) -> ParsedRecord:
+    """The first family whose signature and strict parse both accept the text (`plain` at worst)."""
+    for matches, parse in _DETECTORS:
+        if matches(text):
+            parsed = parse(text, context)
+            if parsed is not None:
+                return parsed
+    return plain.parse(text, context)

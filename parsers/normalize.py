@@ -1,0 +1,91 @@
+"""Parsed record -> `LogDocument`-shaped dict: the document exactly as it will be indexed.
+
+Built as plain nested dicts (no pydantic per record: validating costs several times the parse);
+tests validate the output with `LogDocument.model_validate`. Shape:
+
+- always present: `@timestamp`, `message`, `event.{original, dataset, timezone}`,
+  `log.{level, logger, file.path, offset}`, `process.thread.id`, `host.name`,
+  `sms.log.{format, file_id, encoding}`, `sms.site.code` (null when unknown), so consumers can
+  index them directly;
+- present only when they have a value: `event.action`, `error.code` with `sms.error.hint`,
+  `sms.status_message`.
+
+`@timestamp` and `event.timezone` are filled by the stream parser, which knows the file's zone.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from parsers.codes import extract_error_code, hint_for
+from parsers.formats.record import ParsedRecord
+from parsers.formats.statmsg import parse_statmsg
+
+STATMSG_MARK = "STATMSG:"
+_LEVEL_OF_SEVERITY = {"E": "error", "W": "warning", "I": "info"}
+
+# File name -> event.dataset. Bootstrap, setup and prerequisite logs have fixed names; any other
+# log is named after its file: "hman.log" -> sms.hman, "SMSPROV.LOG" -> sms.smsprov.
+# Rotated (".lo_") and date-stamped history names ("sitecomp-20160726-120000.log") map like the live file.
+_DATASET_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"bootstrap", re.IGNORECASE), "sms.bootstrap"),
+    (re.compile(r"prereq", re.IGNORECASE), "sms.prereq"),
+    (re.compile(r"setup", re.IGNORECASE), "sms.setup"),
+)
+_HISTORY_SUFFIX = re.compile(r"[-_.]?\d{6,}(?:[-_.]\d+)*\Z")
+_NOT_NAME = re.compile(r"[^a-z0-9]+")
+
+
+def dataset_for(path: str) -> str:
+    """`event.dataset` from a log file's path (Windows or POSIX separators)."""
+    name = re.split(r"[\\/]", path)[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    for pattern, dataset in _DATASET_RULES:
+        if pattern.search(stem):
+            return dataset
+    stem = _HISTORY_SUFFIX.sub("", stem)
+    component = _NOT_NAME.sub("_", stem.lower()).strip("_")
+    return f"sms.{component or 'unknown'}"
+
+
+class DocumentBuilder:
+    """Builds the documents of one stream (one file): its constant fields are computed once."""
+
+    __slots__ = ("_dataset", "_encoding", "_file_id", "_host", "_path", "_site")
+
+    def __init__(self, *, site: str | None, host: str | None, path: str, file_id: str | None,
+                 encoding: str | None) -> None:
+        self._site = site
+        self._host = host
+        self._path = path
+        self._file_id = file_id
+        self._encoding = encoding
+        self._dataset = dataset_for(path)
+
+    def build(self, parsed: ParsedRecord, original: str, offset: int) -> dict[str, Any]:
+        """The document, with `@timestamp` and `event.timezone` left for the stream parser to fill."""
+        message = parsed.message
+        level = parsed.level
+        doc: dict[str, Any] = {
+            "@timestamp": None,
+            "message": message,
+            "event": {"original": original, "dataset": self._dataset, "timezone": None},
+            "log": {"level": level, "logger": parsed.logger, "file": {"path": self._path}, "offset": offset},
+            "process": {"thread": {"id": parsed.thread}},
+            "host": {"name": self._host},
+            "sms": {
+                "log": {"format": parsed.format, "file_id": self._file_id, "encoding": self._encoding},
+                "site": {"code": self._site},
+            },
+        }
+        if STATMSG_MARK in message:
+            status = parse_statmsg(message)
+            if status is not None:
+                doc["sms"]["status_message"] = status
+                doc["log"]["level"] = _LEVEL_OF_SEVERITY.get(status.get("severity") or "", level)
+        code = extract_error_code(message)
+        if code is not None:
+            doc["error"] = {"code": code}
+            doc["sms"]["error"] = {"hint": hint_for(code)}
+        return doc

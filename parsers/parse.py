@@ -1,0 +1,204 @@
+"""Stream parsing: framed records of one file -> `LogDocument`-shaped dicts, in order.
+
+`StreamParser` is push-driven (the collector feeds records as they arrive); `parse_file` streams a
+whole file in constant memory (fixed-size reads through `shippers.framing.RecordFramer`).
+
+Per record: detect the format (`parsers.formats.registry`), build the document
+(`parsers.normalize`), convert its local time to UTC (`parsers.clock.FileClock`), classify its
+lifecycle action when rules are given.
+
+Two things need records that come later, so the parser holds a small, bounded look-ahead:
+
+- **Zone check before the first STATMSG.** A `STATMSG:` line's GMTDATE can prove the file's zone
+  wrong (see `parsers.clock`). Until the first STATMSG of a stream, up to `lookahead_records`
+  records are held; when a STATMSG arrives in that window, the held records get the corrected zone
+  too. When the window fills without one (or on `flush()`/`close()`), the held records are
+  released with the zones they state (or the host zone) and the stream is not held again: a later
+  STATMSG corrects only the records after it. This bounds both memory and the delay a live record
+  can see; the collector calls `flush()` when a stream goes idle.
+- **Plain records before any timed record.** A record with no time of its own (plain fallback, a
+  garbled trailer) takes the time of the nearest framed record in the same stream: the previous
+  one with a time, or, at the start of a stream, the next one (held until it arrives). When the
+  stream ends (or is flushed) with no timed record at all, it takes the record's ship time
+  (`RawRecord.shipped_at`), else the stream's `fallback_time` (`parse_file` passes the file's
+  modification time), else the current time; `event.timezone` is then "UTC".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shippers.framing import FramedRecord, RecordFramer, detect_encoding, file_fingerprint
+
+from parsers.clock import FileClock
+from parsers.formats.record import DEFAULT_CONTEXT, FormatContext, ParsedRecord
+from parsers.formats.registry import parse_record
+from parsers.lifecycle.rules import Rules
+from parsers.normalize import DocumentBuilder
+from parsers.schema import RawRecord, format_utc_millis
+from parsers.times import host_zone
+
+DEFAULT_LOOKAHEAD_RECORDS = 256
+READ_SIZE = 1 << 16
+# Bytes of a file's head used for its fingerprint (file_id) and encoding detection.
+HEAD_SIZE = 4096
+_NO_TIME_ZONE_LABEL = "UTC"
+
+Document = dict[str, Any]
+
+
+class _Held:
+    """A record waiting in the look-ahead: its document and what its timestamp still needs."""
+
+    __slots__ = ("doc", "parsed", "shipped_at")
+
+    def __init__(self, doc: Document, parsed: ParsedRecord, shipped_at: datetime | None) -> None:
+        self.doc = doc
+        self.parsed = parsed
+        self.shipped_at = shipped_at
+
+
+class StreamParser:
+    """Parses the records of one file/stream, pushed in order; see the module docstring."""
+
+    def __init__(self, *, site: str | None, host: str | None, path: str, file_id: str | None,
+                 timezone: str | None, encoding: str = "utf-8", rules: Rules | None = None,
+                 context: FormatContext = DEFAULT_CONTEXT, fallback_time: datetime | None = None,
+                 lookahead_records: int = DEFAULT_LOOKAHEAD_RECORDS) -> None:
+        self._builder = DocumentBuilder(site=site, host=host, path=path, file_id=file_id, encoding=encoding)
+        self._clock = FileClock(host_zone(timezone))
+        self._rules = rules
+        self._context = context
+        self._fallback_time = fallback_time
+        self._window_left = lookahead_records
+        self._held: list[_Held] = []
+        # Time of the latest record that had one: what later time-less records borrow.
+        self._last_time: tuple[str, str] | None = None
+
+    @property
+    def pending(self) -> int:
+        """Records held in the look-ahead (not yet returned by `push`)."""
+        return len(self._held)
+
+    def push(self, record: FramedRecord | RawRecord) -> list[Document]:
+        """Parse one framed record; returns the documents now complete (this one and/or held ones)."""
+        text = record.text
+        parsed = parse_record(text, self._context)
+        doc = self._builder.build(parsed, text, record.offset)
+        is_status = "status_message" in doc["sms"]
+        if is_status:
+            self._observe(doc, parsed)
+        if self._window_left > 0:
+            self._window_left -= 1
+            self._held.append(_Held(doc, parsed, getattr(record, "shipped_at", None)))
+            if is_status or self._window_left == 0:
+                self._window_left = 0
+                return self._release(final=False)
+            return []
+        stamped = self._clock.timestamp(parsed)
+        if stamped is None:
+            if self._last_time is None:
+                self._held.append(_Held(doc, parsed, getattr(record, "shipped_at", None)))
+                return []
+            stamped = self._last_time
+        else:
+            self._last_time = stamped
+            if self._held:
+                self._held.append(_Held(doc, parsed, None))
+                return self._release(final=False)
+        return [self._finish(doc, stamped)]
+
+    def flush(self) -> list[Document]:
+        """Release every held record now (the stream went idle); ends the zone look-ahead window."""
+        self._window_left = 0
+        return self._release(final=True)
+
+    def close(self) -> list[Document]:
+        """End of the stream: everything still held."""
+        return self.flush()
+
+    # ------------------------------------------------------------------ internals
+
+    def _observe(self, doc: Document, parsed: ParsedRecord) -> None:
+        gmt = doc["sms"]["status_message"].get("gmt_date")
+        if gmt is not None:
+            self._clock.observe_status_message(parsed, _as_datetime(gmt))
+
+    def _release(self, *, final: bool) -> list[Document]:
+        """Stamp held records in order; without `final`, time-less ones with no neighbour stay held."""
+        held, self._held = self._held, []
+        own = [self._clock.timestamp(item.parsed) for item in held]
+        # For each record, the next timed record after it: what time-less records at the very start
+        # of a stream borrow, since no previous one exists.
+        following: list[tuple[str, str] | None] = [None] * len(held)
+        upcoming: tuple[str, str] | None = None
+        for index in range(len(held) - 1, -1, -1):
+            following[index] = upcoming
+            upcoming = own[index] or upcoming
+        released: list[Document] = []
+        previous = self._last_time
+        for index, item in enumerate(held):
+            stamp = own[index]
+            if stamp is not None:
+                previous = stamp
+            else:
+                stamp = previous or following[index]
+            if stamp is None:
+                if not final:
+                    self._held.append(item)
+                    continue
+                stamp = self._no_time(item)
+            released.append(self._finish(item.doc, stamp))
+        self._last_time = previous
+        return released
+
+    def _no_time(self, item: _Held) -> tuple[str, str]:
+        moment = item.shipped_at or self._fallback_time or datetime.now(UTC)
+        return format_utc_millis(moment), _NO_TIME_ZONE_LABEL
+
+    def _finish(self, doc: Document, stamp: tuple[str, str]) -> Document:
+        doc["@timestamp"], doc["event"]["timezone"] = stamp
+        if self._rules is not None:
+            action = self._rules.classify(doc)
+            if action is not None:
+                doc["event"]["action"] = action
+        return doc
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def parse_file(path: str | os.PathLike[str], *, site: str | None = None, host: str | None = None,
+               timezone: str | None = None, rules: Rules | None = None,
+               context: FormatContext = DEFAULT_CONTEXT) -> Iterator[Document]:
+    """Every record of a file as documents, in order, in constant memory (fixed-size reads).
+
+    `file_id` is the file's fingerprint (`shippers.framing.file_fingerprint`); a file too short to
+    fingerprint yet uses "path:<path>" instead, which stays stable while the file keeps that name.
+    Raises OSError when the file cannot be opened or read.
+    """
+    file_path = Path(path)
+    with file_path.open("rb") as handle:
+        head = handle.read(HEAD_SIZE)
+        encoding, _bom_length = detect_encoding(head)
+        file_id = file_fingerprint(head) or f"path:{file_path}"
+        modified = datetime.fromtimestamp(os.fstat(handle.fileno()).st_mtime, UTC)
+        parser = StreamParser(site=site, host=host, path=str(file_path), file_id=file_id,
+                              timezone=timezone, encoding=encoding, rules=rules, context=context,
+                              fallback_time=modified)
+        framer = RecordFramer(encoding)
+        chunk = head
+        while chunk:
+            for framed in framer.feed(chunk):
+                yield from parser.push(framed)
+            chunk = handle.read(READ_SIZE)
+        for framed in framer.flush():
+            yield from parser.push(framed)
+        yield from parser.close()

@@ -1,0 +1,289 @@
+"""Site install state in the store: attempts in `bootwatch-sites`, heartbeats, and the sweep.
+
+One document per install attempt (`_id` = `attempt_id`), written with optimistic concurrency
+(`if_seq_no` / `if_primary_term`): an update reads the stored attempt, applies a change function and
+writes only if nobody wrote in between; on a 409 it reads again and re-applies. So several collectors
+can update the same site without a lock, and a replay that judges the same as before writes nothing.
+
+Heartbeats go to `bootwatch-heartbeats`; the latest per site is the shipper's last-seen time. The sweep
+re-judges every site's open latest attempt as of a given time, so a site that stops moving becomes
+`stalled` (or `dark`, when its shipper stopped too) without any new record arriving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout
+from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
+
+from parsers.lifecycle.attempts import (
+    DEFAULT_HEARTBEAT_TIMEOUT,
+    DEFAULT_STALL_WINDOW,
+    SiteTracker,
+    parse_timestamp,
+)
+from parsers.schema import AttemptState, HeartbeatDocument, SiteAttempt, format_utc_millis
+from parsers.store.connect import Store
+from parsers.store.errors import StoreUnavailable
+from parsers.store.retry import ItemOutcome, RetryPolicy
+from parsers.store.templates import HEARTBEATS_INDEX, SITES_INDEX
+
+OPEN_STATES: frozenset[AttemptState] = frozenset({"in_progress", "stalled", "dark"})
+MAX_SITES = 10_000  # one terms bucket per site in the last-seen aggregation
+PAGE_SIZE = 500
+
+AttemptChange = Callable[[SiteAttempt | None], SiteAttempt | None]
+
+
+@dataclass(slots=True)
+class SaveResult:
+    """What `save_attempts` / `sweep` did."""
+
+    written: int = 0
+    unchanged: int = 0
+    conflicts: int = 0  # optimistic-concurrency conflicts met (and resolved by re-reading)
+
+
+def attempt_source(attempt: SiteAttempt) -> dict[str, Any]:
+    """The JSON document stored for an attempt."""
+    return attempt.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class SiteStore:
+    """Attempts and heartbeats of the fleet in one store."""
+
+    def __init__(self, store: Store, *, policy: RetryPolicy | None = None) -> None:
+        # the policy is the only retry layer: the transport must not resend on its own
+        self.client: Elasticsearch = store.client.options(max_retries=0, retry_on_status=())
+        self.policy = policy or RetryPolicy()
+
+    # ------------------------------------------------------------------ attempts
+
+    def get(self, attempt_id: str) -> tuple[SiteAttempt, int, int] | None:
+        """The stored attempt with its `_seq_no` and `_primary_term`, or None."""
+        try:
+            found = self._call(self.client.get, index=SITES_INDEX, id=attempt_id)
+        except NotFoundError:
+            return None
+        return SiteAttempt.model_validate(found["_source"]), found["_seq_no"], found["_primary_term"]
+
+    def update(
+        self, attempt_id: str, change: AttemptChange, result: SaveResult | None = None
+    ) -> SiteAttempt | None:
+        """Read-modify-write one attempt under optimistic concurrency; re-reads and re-applies on conflict.
+
+        `change` gets the stored attempt (None when there is none) and returns the attempt to store, or
+        None to leave it as it is. Returns what is stored afterwards."""
+        result = result if result is not None else SaveResult()
+        attempt = 0
+        while True:
+            attempt += 1
+            stored = self.get(attempt_id)
+            current = stored[0] if stored else None
+            wanted = change(current)
+            if wanted is None or wanted == current:
+                result.unchanged += 1
+                return current
+            try:
+                if stored is None:
+                    self._call(
+                        self.client.create, index=SITES_INDEX, id=attempt_id, document=attempt_source(wanted)
+                    )
+                else:
+                    _, seq_no, primary_term = stored
+                    self._call(
+                        self.client.index,
+                        index=SITES_INDEX,
+                        id=attempt_id,
+                        document=attempt_source(wanted),
+                        if_seq_no=seq_no,
+                        if_primary_term=primary_term,
+                    )
+            except ConflictError:
+                result.conflicts += 1
+                if not self.policy.should_retry(attempt):
+                    raise StoreUnavailable(
+                        f"attempt {attempt_id} kept changing under us ({attempt} conflicts); try again"
+                    ) from None
+                self.policy.wait(attempt)
+                continue
+            result.written += 1
+            return wanted
+
+    def save(self, attempts: Iterable[SiteAttempt]) -> SaveResult:
+        """Store freshly judged attempts, merged with what is stored (see `merge_attempt`)."""
+        result = SaveResult()
+        for fresh in attempts:
+            self.update(fresh.attempt_id, lambda stored, fresh=fresh: merge_attempt(stored, fresh), result)
+        return result
+
+    def iter_attempts(self, site: str | None = None) -> Iterator[SiteAttempt]:
+        """Every stored attempt (of one site, or all), by site then attempt number (`search_after` pages)."""
+        query: dict[str, Any] = {"term": {"site": site}} if site else {"match_all": {}}
+        sort = [{"site": "asc"}, {"attempt_number": "asc"}, {"attempt_id": "asc"}]
+        after: list[Any] | None = None
+        while True:
+            page = self._call(
+                self.client.search,
+                index=SITES_INDEX,
+                query=query,
+                sort=sort,
+                size=PAGE_SIZE,
+                search_after=after,
+                ignore_unavailable=True,
+            )
+            hits = page["hits"]["hits"]
+            for hit in hits:
+                yield SiteAttempt.model_validate(hit["_source"])
+            if len(hits) < PAGE_SIZE:
+                return
+            after = hits[-1]["sort"]
+
+    def latest_attempts(self) -> dict[str, SiteAttempt]:
+        """Each site's latest stored attempt, by site code."""
+        latest: dict[str, SiteAttempt] = {}
+        for attempt in self.iter_attempts():
+            latest[attempt.site] = attempt  # sorted by attempt number: the last one wins
+        return latest
+
+    # ------------------------------------------------------------------ heartbeats
+
+    def record_heartbeat(self, heartbeat: HeartbeatDocument) -> None:
+        """Index one heartbeat (idempotent: the same heartbeat received twice is stored once)."""
+        stamp = format_utc_millis(heartbeat.timestamp)
+        heartbeat_id = f"{heartbeat.site}|{heartbeat.host}|{stamp}"
+        source = heartbeat.model_dump(mode="json", by_alias=True, exclude_none=True)
+        try:
+            self._call(self.client.create, index=HEARTBEATS_INDEX, id=heartbeat_id, document=source)
+        except ConflictError:
+            # already stored: a shipper resent it after a lost ack
+            return
+
+    def shipper_last_seen(self) -> dict[str, datetime]:
+        """The latest heartbeat time of every site that sent one."""
+        answer = self._call(
+            self.client.search,
+            index=HEARTBEATS_INDEX,
+            size=0,
+            aggs={
+                "sites": {
+                    "terms": {"field": "site", "size": MAX_SITES},
+                    "aggs": {"last": {"max": {"field": "@timestamp"}}},
+                }
+            },
+            ignore_unavailable=True,
+        )
+        buckets = (answer.get("aggregations") or {}).get("sites", {}).get("buckets", [])
+        return {
+            bucket["key"]: parse_timestamp(bucket["last"]["value_as_string"])
+            for bucket in buckets
+            if bucket["last"].get("value_as_string")
+        }
+
+    # ------------------------------------------------------------------ sweep
+
+    def sweep(
+        self,
+        as_of: datetime,
+        *,
+        stall_window: timedelta = DEFAULT_STALL_WINDOW,
+        heartbeat_timeout: timedelta = DEFAULT_HEARTBEAT_TIMEOUT,
+    ) -> SaveResult:
+        """Re-judge every site's open latest attempt as of `as_of`, with the shipper's last-seen time."""
+        result = SaveResult()
+        last_seen = self.shipper_last_seen()
+        for site, latest in self.latest_attempts().items():
+            if latest.state not in OPEN_STATES:
+                continue
+
+            rejudge = partial(
+                _rejudge_change,
+                as_of=as_of,
+                shipper_last_seen=last_seen.get(site),
+                stall_window=stall_window,
+                heartbeat_timeout=heartbeat_timeout,
+            )
+            self.update(latest.attempt_id, rejudge, result)
+        return result
+
+    # ------------------------------------------------------------------ transport
+
+    def _call(self, request: Callable[..., Any], **arguments: Any) -> Any:
+        """`request(**arguments)` under the retry policy: 429, 5xx and connection errors are retried."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return request(**arguments)
+            except (TransportConnectionError, ConnectionTimeout) as exc:
+                failure: Exception = exc
+            except ApiError as exc:
+                if RetryPolicy.outcome(exc.status_code) is not ItemOutcome.RETRY:
+                    raise
+                failure = exc
+            if not self.policy.should_retry(attempt):
+                raise StoreUnavailable(
+                    f"the store kept failing after {attempt} attempts: {failure}"
+                ) from failure
+            self.policy.wait(attempt)
+
+
+def _evidence(attempt: SiteAttempt) -> tuple[datetime, int, datetime]:
+    return attempt.last_event_at, attempt.record_count, attempt.judged_as_of
+
+
+def merge_attempt(stored: SiteAttempt | None, fresh: SiteAttempt) -> SiteAttempt | None:
+    """Which version of an attempt to keep: the one judged on more evidence (later last record, more
+    records, later as-of); the shipper's last-seen time is the later of both. None = keep stored."""
+    if stored is None:
+        return fresh
+    seen_times = [
+        moment for moment in (stored.shipper_last_seen, fresh.shipper_last_seen) if moment is not None
+    ]
+    last_seen = max(seen_times) if seen_times else None
+    winner = fresh if _evidence(fresh) >= _evidence(stored) else stored
+    merged = (
+        winner
+        if winner.shipper_last_seen == last_seen
+        else winner.model_copy(update={"shipper_last_seen": last_seen})
+    )
+    return None if merged == stored else merged
+
+
+def _rejudge_change(
+    stored: SiteAttempt | None,
+    *,
+    as_of: datetime,
+    shipper_last_seen: datetime | None,
+    stall_window: timedelta,
+    heartbeat_timeout: timedelta,
+) -> SiteAttempt | None:
+    return rejudge_attempt(stored, as_of, shipper_last_seen, stall_window, heartbeat_timeout)
+
+
+def rejudge_attempt(
+    stored: SiteAttempt | None,
+    as_of: datetime,
+    shipper_last_seen: datetime | None,
+    stall_window: timedelta,
+    heartbeat_timeout: timedelta,
+) -> SiteAttempt | None:
+    """A stored open attempt judged again as of `as_of` (never backwards in time); None = unchanged."""
+    if stored is None or stored.state not in OPEN_STATES or as_of < stored.judged_as_of:
+        return None
+    tracker = SiteTracker.from_attempt(stored, stall_window=stall_window, heartbeat_timeout=heartbeat_timeout)
+    if shipper_last_seen is not None:
+        tracker.observe_heartbeat(shipper_last_seen)
+    judged = tracker.latest(as_of)
+    if judged is None:
+        return None
+    # a new as-of alone is not worth a write: only a changed judgment is
+    if judged.model_copy(update={"judged_as_of": stored.judged_as_of}) == stored:
+        return None
+    return judged
