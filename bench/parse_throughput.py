@@ -69,18 +69,20 @@ def build_corpus(records: int, seed: int) -> list[str]:
             corpus.append(f"{message}  $$<{component}><{stamp}><thread={thread} (0x{thread:X})>")
         elif pick < 0.70:
             stamp = f"{moment:%a %b} {moment.day} {moment.hour}:{moment:%M:%S}.{millis:03d} {moment.year}"
-            corpus.append(f"{message}  $$<{component}><{stamp} Pacific Daylight Time><thread={thread} (0x{thread:X})>")
+            corpus.append(
+                f"{message}  $$<{component}><{stamp} Pacific Daylight Time><thread={thread} (0x{thread:X})>")
         elif pick < 0.72:
             gmt = moment + timedelta(hours=7)
             corpus.append(
-                f'STATMSG: ID=1015 SEV=I LEV=M SOURCE="SMS Server" COMP="{component}" SYS=SRV{site} SITE={site} '
-                f'PID=1234 TID={thread} GMTDATE={gmt:%a %b %d %H:%M:%S}.{millis:03d} {gmt.year} '
-                f'ISTR0="{site}" ISTR1="" NUMATTRS=0  $$<{component}><{moment:%m-%d-%Y %H:%M:%S}.{millis:03d}+420>'
-                f"<thread={thread} (0x{thread:X})>")
+                f'STATMSG: ID=1015 SEV=I LEV=M SOURCE="SMS Server" COMP="{component}" SYS=SRV{site} '
+                f'SITE={site} PID=1234 TID={thread} GMTDATE={gmt:%a %b %d %H:%M:%S}.{millis:03d} {gmt.year} '
+                f'ISTR0="{site}" ISTR1="" NUMATTRS=0  $$<{component}>'
+                f"<{moment:%m-%d-%Y %H:%M:%S}.{millis:03d}+420><thread={thread} (0x{thread:X})>")
         elif pick < 0.90:
             corpus.append(
                 f'<![LOG[{message}]LOG]!><time="{moment:%H:%M:%S}.{millis:03d}+420" date="{moment:%m-%d-%Y}" '
-                f'component="{component}" context="" type="{rng.choice("1123")}" thread="{thread}" file="site.cpp:120">')
+                f'component="{component}" context="" type="{rng.choice("1123")}" thread="{thread}" '
+                f'file="site.cpp:120">')
         elif pick < 0.95:
             corpus.append(f"{moment:%m-%d-%Y %H:%M:%S} {message}")
         elif pick < 0.99:
@@ -188,8 +190,10 @@ def main() -> None:
         command: list[float] = []
         naive_command: list[float] = []
         for _ in range(args.rounds):
-            command.append(args.file_records / run_command([sys.executable, "-m", "bootwatch", "parse", str(log)]))
-            naive_command.append(args.file_records / run_command([sys.executable, "-c", NAIVE_SCRIPT, str(log)]))
+            ours_seconds = run_command([sys.executable, "-m", "bootwatch", "parse", str(log)])
+            naive_seconds = run_command([sys.executable, "-c", NAIVE_SCRIPT, str(log)])
+            command.append(args.file_records / ours_seconds)
+            naive_command.append(args.file_records / naive_seconds)
 
     records_per_s = statistics.median(ours)
     baseline = statistics.median(naive)

@@ -84,8 +84,13 @@ ZONES: tuple[WindowsZone, ...] = (
     _zone("GMT Standard Time", "GMT Daylight Time", "Europe/London", "LONDON", "LEEDS"),
     _zone("W. Europe Standard Time", "W. Europe Daylight Time", "Europe/Berlin", "MÜNCHEN", "KÖLN", "ZÜRICH"),
     _zone("Romance Standard Time", "Romance Daylight Time", "Europe/Paris", "ORLÉANS", "LYON"),
-    _zone("E. South America Standard Time", "E. South America Daylight Time", "America/Sao_Paulo",
-          "SÃOPAULO", "BRASÍLIA"),
+    _zone(
+        "E. South America Standard Time",
+        "E. South America Daylight Time",
+        "America/Sao_Paulo",
+        "SÃOPAULO",
+        "BRASÍLIA",
+    ),
     _zone("AUS Eastern Standard Time", "AUS Eastern Daylight Time", "Australia/Sydney", "SYDNEY"),
     _zone("New Zealand Standard Time", "New Zealand Daylight Time", "Pacific/Auckland", "AUCKLAND"),
     _zone("Tokyo Standard Time", "Tokyo Daylight Time", "Asia/Tokyo", "TOKYO", "OSAKA"),
@@ -160,7 +165,8 @@ def render(layout: FileLayout, zone: WindowsZone, at: datetime, message: str, th
     if style == LEGACY_A:
         day = str(local.day) if layout.unpadded else f"{local.day:02d}"
         stamp = f"{WEEKDAYS[local.weekday()]} {MONTHS[local.month - 1]} {day} {local:%H:%M:%S} {local.year}"
-        return f"{text}{layout.trailer_gap}$$<{layout.component}><{stamp}{layout.stamp_suffix}><thread={thread:X}>"
+        stamp += layout.stamp_suffix
+        return f"{text}{layout.trailer_gap}$$<{layout.component}><{stamp}><thread={thread:X}>"
     millis = f"{local.microsecond // 1000:03d}"
     if style == LEGACY_C:
         stamp = f"{local:%m-%d-%Y %H:%M:%S}.{millis}{bias_text(_bias(local))}"
@@ -199,10 +205,7 @@ def _cmtrace(layout: FileLayout, local: datetime, message: str, thread: int, lev
     clock = f"{hour}:{local:%M:%S}.{fraction}"
     if layout.style == CMTRACE:
         clock += bias_text(_bias(local))
-    if layout.unpadded:
-        date = f"{local.month}-{local.day}-{local.year}"
-    else:
-        date = f"{local:%m-%d-%Y}"
+    date = f"{local.month}-{local.day}-{local.year}" if layout.unpadded else f"{local:%m-%d-%Y}"
     # Some third-party writers use type 0 for informational records.
     kind = "0" if level == "info" and layout.attribute_order == 2 else _CMTRACE_TYPES[level]
     attributes = [

@@ -80,12 +80,16 @@ def parse_instant(text: str) -> datetime:
 # `now`, then any number of `+N<unit>` / `-N<unit>`, then an optional rounding `/<unit>`: the date math
 # Elasticsearch and Kibana accept. Recognized only where a range bound stands (after `[`, `{`, `TO `, or a
 # comparison `>`, `<`, `=`), so the word "now" in a message search is left alone.
-_DATE_MATH = re.compile(
-    r"(?:(?<=[\[{<>=])|(?<=\bTO ))now((?:[+-]\d+[yMwdhHms])*)(?:/([yMwdhHms]))?(?![\w.])"
-)
+_DATE_MATH = re.compile(r"(?:(?<=[\[{<>=])|(?<=\bTO ))now((?:[+-]\d+[yMwdhHms])*)(?:/([yMwdhHms]))?(?![\w.])")
 _DATE_MATH_STEP = re.compile(r"([+-])(\d+)([yMwdhHms])")
-_FIXED_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
-                "H": timedelta(hours=1), "m": timedelta(minutes=1), "s": timedelta(seconds=1)}
+_FIXED_UNITS = {
+    "w": timedelta(weeks=1),
+    "d": timedelta(days=1),
+    "h": timedelta(hours=1),
+    "H": timedelta(hours=1),
+    "m": timedelta(minutes=1),
+    "s": timedelta(seconds=1),
+}
 
 
 def _add_months(moment: datetime, months: int) -> datetime:
@@ -157,7 +161,9 @@ class SavedQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Stable id: Kibana object ids derive from it")
+    id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]*$", description="Stable id: Kibana object ids derive from it"
+    )
     title: str
     description: str
     index: str = Field(description="Index or pattern the query runs on")

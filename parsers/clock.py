@@ -7,12 +7,13 @@ Which zone a record's local time is read in (LOG_FORMATS.md sections 1-3):
 
 `STATMSG:` lines carry `GMTDATE`, the status message's UTC time, beside the local trailer time of
 the same line: their difference is the writer's true UTC offset at that moment (rounded to 15
-minutes). `observe_status_message` compares it with the offset the zone in use claims at that same
-instant; when they disagree, later conversions of records read in that zone add the difference,
-and `event.timezone` then names the fixed offset actually used (e.g. "-07:00") instead of the zone.
-A zone that agrees is confirmed and keeps its name. Records that state a bias are checked only
-against a STATMSG line that itself states a bias: an observed offset equal to the bias read with
-the opposite sign means the writer used east-positive offsets, and the sign is flipped for the file.
+minutes by `parsers.formats.statmsg`). `observe_status_message` compares it with the offset the
+zone in use claims at that same instant; when they disagree, later conversions of records read in
+that zone add the difference, and `event.timezone` then names the fixed offset actually used
+(e.g. "-07:00") instead of the zone. A zone that agrees is confirmed and keeps its name. Records
+that state a bias are checked only against a STATMSG line that itself states a bias: an observed
+offset equal to the bias read with the opposite sign means the writer used east-positive offsets,
+and the sign is flipped for the file.
 
 Conversions are cached per (zone, local minute): the hot path formats only the seconds.
 """
@@ -22,11 +23,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from parsers.formats.record import LocalMinute, ParsedRecord
+from parsers.formats.statmsg import zone_offset_from_statmsg
 from parsers.times import ZoneSpec, bias_label, fixed_offset_zone, local_to_utc, resolve_zone
 
-# STATMSG offsets are rounded to this grid (every zone offset in use is a multiple of 15 minutes)
-# and ignored beyond the widest offsets in use (UTC-12 .. UTC+14): GMTDATE is then not comparable.
-_OFFSET_GRID_MIN = 15
+# A STATMSG offset beyond the widest offsets in use (UTC-12 .. UTC+14) is ignored: its GMTDATE is
+# then not comparable with the local time (a garbled line, a message logged long after it was made).
 _MAX_OFFSET_MIN = 14 * 60
 _CACHE_LIMIT = 8192
 
@@ -77,11 +78,10 @@ class FileClock:
         if record.minute is None:
             return
         local = datetime(*record.minute, record.second, record.millis * 1000)
-        gmt_naive = gmt.astimezone(UTC).replace(tzinfo=None) if gmt.tzinfo else gmt
-        observed = round((local - gmt_naive).total_seconds() / 60 / _OFFSET_GRID_MIN) * _OFFSET_GRID_MIN
+        observed = round(zone_offset_from_statmsg(local, gmt).total_seconds() / 60)
         if abs(observed) > _MAX_OFFSET_MIN:
             return
-        observed_at = gmt_naive.replace(tzinfo=UTC)
+        observed_at = gmt.astimezone(UTC) if gmt.tzinfo is not None else gmt.replace(tzinfo=UTC)
         bias_flip, bias_delta = self._bias_flip, self._bias_delta
         if record.bias is not None:
             claimed = -record.bias

@@ -9,11 +9,12 @@ Forms recognised (first one in the message wins):
   handles, flags) are ignored;
 - a signed decimal HRESULT, ``-2147024891`` (how some components print 0x80070005);
 - a number after an error keyword: ``Win32 error = 5``, ``Win32 return = 2453``, ``error 112``,
-  ``error code 53``, ``GetLastError() = 5``, ``LastError=5``, ``hr=0x80004005``, ``exit code 1603``,
-  ``return code 1618``, ``error 0x5``. A Win32 code (1..0xFFFF) becomes its HRESULT
-  ``0x80070000 | code`` (HRESULT_FROM_WIN32): 5 -> ``0x80070005``, 2453 -> ``0x80070995``; a value
-  that already has the failure bit (decimal or hex, signed or not) is kept; an 8-character token of
-  hex digits starting with 8 or C after a keyword (``error 80070005``) is read as hex.
+  ``error code 53``, ``GetLastError() = 5``, ``LastError=5``, ``exit code 1603``, ``return code 1618``,
+  ``error 0x5``, ``hr=0x80004005`` (``hr``/``hresult`` only with a hex value). A Win32 code
+  (1..0xFFFF) becomes its HRESULT ``0x80070000 | code`` (HRESULT_FROM_WIN32): 5 -> ``0x80070005``,
+  2453 -> ``0x80070995``; a value that already has the failure bit (decimal or hex, signed or not)
+  is kept; an 8-character token of hex digits starting with 8 or C after a keyword
+  (``error 80070005``) is read as hex.
 
 Not codes: ``error 0`` and the success returns 3010 / 1641 (reboot required / initiated), ``-1``,
 numbers followed by ``:`` or ``.digit`` (times, versions: ``error at 10:12:01``), bare small numbers
@@ -26,6 +27,7 @@ Hints come from ``data/error_codes.tsv`` (code, symbolic name, hint), which admi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -39,17 +41,16 @@ _MAX_WIN32 = 0xFFFF
 _SUCCESS_RETURNS = frozenset({0, 3010, 1641})
 _NOT_A_CODE = 0xFFFFFFFF
 
-# Applied to the lower-cased message (str.lower is cheaper than a case-insensitive regex).
-_CODE = re.compile(
-    r"(?<![0-9a-z_])0x(?P<hex>[0-9a-f]{8})(?![0-9a-z_])"
-    r"|(?<![0-9a-z_])-(?P<signed>2[0-9]{9})(?![0-9a-z_])"
-    r"|(?:\b(?:win32\s+error|win32\s+return|error|err|hr|hresult|getlasterror\s*\(\s*\)|last\s*error"
-    r"|exit\s+code|return\s+code|return\s+value)(?:\s+code)?(?:\s+(?:is|was|of))?\s*[:=]?\s*)"
-    r"(?P<value>0x[0-9a-f]+|-?[0-9a-f]+)(?![0-9a-z_]|[:.][0-9])",
+# Applied to the lower-cased message (str.lower is cheaper than a case-insensitive regex), each only
+# when its literal trigger occurs: most lines hold none, and then no regex runs at all.
+_HEX_CODE = re.compile(r"(?<![0-9a-z_])0x([0-9a-f]{8})(?![0-9a-z_])", re.ASCII)
+_SIGNED_CODE = re.compile(r"(?<![0-9a-z_])-(2[0-9]{9})(?![0-9a-z_])", re.ASCII)
+_KEYWORD_CODE = re.compile(
+    r"\b(?:win32\s+error|win32\s+return|error|err|hr|hresult|getlasterror\s*\(\s*\)|last\s*error"
+    r"|exit\s+code|return\s+code|return\s+value)(?:\s+code)?(?:\s+(?:is|was|of))?\s*[:=]?\s*"
+    r"(0x[0-9a-f]+|-?[0-9a-f]+)(?![0-9a-z_]|[:.][0-9])",
     re.ASCII,
 )
-# Substrings at least one of which every match contains: a cheap test that skips the regex for most lines.
-_TRIGGERS = ("0x", "err", "hr", "exit", "return", "-2")
 
 
 class ErrorCode(NamedTuple):
@@ -92,23 +93,45 @@ def _keyword_value(token: str) -> str | None:
     return _failure(number)
 
 
+def _first(
+    pattern: re.Pattern[str], text: str, convert: Callable[[str], str | None]
+) -> tuple[int, str] | None:
+    for match in pattern.finditer(text):
+        code = convert(match.group(1))
+        if code is not None:
+            return match.start(), code
+    return None
+
+
+def _hex_value(digits: str) -> str | None:
+    return _failure(int(digits, 16))
+
+
+def _signed_value(digits: str) -> str | None:
+    number = -int(digits)
+    return _failure(number & 0xFFFFFFFF) if number >= -(2**31) else None
+
+
 def extract_error_code(message: str) -> str | None:
     """The first error code in `message`, in HRESULT form (``0x80070005``), else None."""
     lowered = message.lower()
-    if not any(trigger in lowered for trigger in _TRIGGERS):
+    found: list[tuple[int, str]] = []
+    if "0x" in lowered:
+        hit = _first(_HEX_CODE, lowered, _hex_value)
+        if hit is not None:
+            found.append(hit)
+    if "-2" in lowered:
+        hit = _first(_SIGNED_CODE, lowered, _signed_value)
+        if hit is not None:
+            found.append(hit)
+    # Every keyword holds "err", "exit" or "return"; "hr=" is only taken with a hex value ("0x").
+    if "err" in lowered or "exit" in lowered or "return" in lowered or "0x" in lowered:
+        hit = _first(_KEYWORD_CODE, lowered, _keyword_value)
+        if hit is not None:
+            found.append(hit)
+    if not found:
         return None
-    for match in _CODE.finditer(lowered):
-        hex_digits, signed, value = match.group("hex", "signed", "value")
-        if hex_digits is not None:
-            code = _failure(int(hex_digits, 16))
-        elif signed is not None:
-            number = -int(signed)
-            code = _failure(number & 0xFFFFFFFF) if number >= -(2**31) else None
-        else:
-            code = _keyword_value(value)
-        if code is not None:
-            return code
-    return None
+    return min(found)[1]
 
 
 def load_error_codes(path: Path = ERROR_CODES_PATH) -> dict[str, ErrorCode]:

@@ -7,8 +7,8 @@ tests validate the output with `LogDocument.model_validate`. Shape:
   `log.{level, logger, file.path, offset}`, `process.thread.id`, `host.name`,
   `sms.log.{format, file_id, encoding}`, `sms.site.code` (null when unknown), so consumers can
   index them directly;
-- present only when they have a value: `event.action`, `error.code` with `sms.error.hint`,
-  `sms.status_message`.
+- present only when they have a value: `event.action`, `error.code`, `sms.error.hint` (a code
+  the table knows), `sms.status_message`.
 
 `@timestamp` and `event.timezone` are filled by the stream parser, which knows the file's zone.
 """
@@ -49,6 +49,13 @@ def dataset_for(path: str) -> str:
     return f"sms.{component or 'unknown'}"
 
 
+def status_message(parsed: ParsedRecord) -> dict[str, Any] | None:
+    """The `sms.status_message` fields of a record whose message is a `STATMSG:` line, else None."""
+    if STATMSG_MARK not in parsed.message:
+        return None
+    return parse_statmsg(parsed.message)
+
+
 class DocumentBuilder:
     """Builds the documents of one stream (one file): its constant fields are computed once."""
 
@@ -63,29 +70,35 @@ class DocumentBuilder:
         self._encoding = encoding
         self._dataset = dataset_for(path)
 
-    def build(self, parsed: ParsedRecord, original: str, offset: int) -> dict[str, Any]:
-        """The document, with `@timestamp` and `event.timezone` left for the stream parser to fill."""
+    def build(self, parsed: ParsedRecord, original: str, offset: int, stamp: tuple[str, str] | None,
+              status: dict[str, Any] | None, encoding: str | None = None) -> dict[str, Any]:
+        """The document. `stamp` is (`@timestamp`, `event.timezone`), or None for the stream parser
+        to fill in later; `status` the record's STATMSG fields (`status_message`); `encoding`
+        overrides the stream's for a record decoded differently."""
         message = parsed.message
-        level = parsed.level
+        timestamp, zone = stamp if stamp is not None else (None, None)
         doc: dict[str, Any] = {
-            "@timestamp": None,
+            "@timestamp": timestamp,
             "message": message,
-            "event": {"original": original, "dataset": self._dataset, "timezone": None},
-            "log": {"level": level, "logger": parsed.logger, "file": {"path": self._path}, "offset": offset},
+            "event": {"original": original, "dataset": self._dataset, "timezone": zone},
+            "log": {"level": parsed.level, "logger": parsed.logger, "file": {"path": self._path},
+                    "offset": offset},
             "process": {"thread": {"id": parsed.thread}},
             "host": {"name": self._host},
             "sms": {
-                "log": {"format": parsed.format, "file_id": self._file_id, "encoding": self._encoding},
+                "log": {
+                    "format": parsed.format, "file_id": self._file_id, "encoding": encoding or self._encoding,
+                },
                 "site": {"code": self._site},
             },
         }
-        if STATMSG_MARK in message:
-            status = parse_statmsg(message)
-            if status is not None:
-                doc["sms"]["status_message"] = status
-                doc["log"]["level"] = _LEVEL_OF_SEVERITY.get(status.get("severity") or "", level)
+        if status is not None:
+            doc["sms"]["status_message"] = status
+            doc["log"]["level"] = _LEVEL_OF_SEVERITY.get(status.get("severity") or "", parsed.level)
         code = extract_error_code(message)
         if code is not None:
             doc["error"] = {"code": code}
-            doc["sms"]["error"] = {"hint": hint_for(code)}
+            hint = hint_for(code)
+            if hint is not None:
+                doc["sms"]["error"] = {"hint": hint}
         return doc

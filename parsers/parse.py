@@ -32,15 +32,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shippers.framing import FramedRecord, RecordFramer, detect_encoding, file_fingerprint
-
 from parsers.clock import FileClock
 from parsers.formats.record import DEFAULT_CONTEXT, FormatContext, ParsedRecord
 from parsers.formats.registry import parse_record
 from parsers.lifecycle.rules import Rules
-from parsers.normalize import DocumentBuilder
+from parsers.normalize import DocumentBuilder, status_message
 from parsers.schema import RawRecord, format_utc_millis
 from parsers.times import host_zone
+from shippers.framing import CP1252, UTF8, FramedRecord, RecordFramer, detect_encoding, file_fingerprint
 
 DEFAULT_LOOKAHEAD_RECORDS = 256
 READ_SIZE = 1 << 16
@@ -63,7 +62,12 @@ class _Held:
 
 
 class StreamParser:
-    """Parses the records of one file/stream, pushed in order; see the module docstring."""
+    """Parses the records of one file/stream, pushed in order; see the module docstring.
+
+    `context` carries per-source format settings (east-positive CMTrace offsets);
+    `fallback_time` stamps time-less records of a stream that has no timed record at all;
+    `lookahead_records` bounds the zone look-ahead window (0 disables it).
+    """
 
     def __init__(self, *, site: str | None, host: str | None, path: str, file_id: str | None,
                  timezone: str | None, encoding: str = "utf-8", rules: Rules | None = None,
@@ -71,7 +75,7 @@ class StreamParser:
                  lookahead_records: int = DEFAULT_LOOKAHEAD_RECORDS) -> None:
         self._builder = DocumentBuilder(site=site, host=host, path=path, file_id=file_id, encoding=encoding)
         self._clock = FileClock(host_zone(timezone))
-        self._rules = rules
+        self._classify = rules.classify if rules is not None else None
         self._context = context
         self._fallback_time = fallback_time
         self._window_left = lookahead_records
@@ -86,31 +90,48 @@ class StreamParser:
 
     def push(self, record: FramedRecord | RawRecord) -> list[Document]:
         """Parse one framed record; returns the documents now complete (this one and/or held ones)."""
-        text = record.text
+        if isinstance(record, RawRecord):
+            return self.push_text(record.text, record.offset, record.encoding, record.shipped_at)
+        return self.push_text(record.text, record.offset)
+
+    def push_text(self, text: str, offset: int, encoding: str | None = None,
+                  shipped_at: datetime | None = None) -> list[Document]:
+        """`push` for a record given as its decoded text and byte offset (no record object needed).
+
+        `encoding` names the codec this record was decoded with when it differs from the stream's.
+        """
         parsed = parse_record(text, self._context)
-        doc = self._builder.build(parsed, text, record.offset)
-        is_status = "status_message" in doc["sms"]
-        if is_status:
-            self._observe(doc, parsed)
+        status = status_message(parsed)
+        if status is not None:
+            gmt = status.get("gmt_date")
+            if gmt is not None:
+                self._clock.observe_status_message(parsed, _as_datetime(gmt))
         if self._window_left > 0:
             self._window_left -= 1
-            self._held.append(_Held(doc, parsed, getattr(record, "shipped_at", None)))
-            if is_status or self._window_left == 0:
+            doc = self._builder.build(parsed, text, offset, None, status, encoding)
+            self._held.append(_Held(doc, parsed, shipped_at))
+            if status is not None or self._window_left == 0:
                 self._window_left = 0
                 return self._release(final=False)
             return []
-        stamped = self._clock.timestamp(parsed)
-        if stamped is None:
-            if self._last_time is None:
-                self._held.append(_Held(doc, parsed, getattr(record, "shipped_at", None)))
+        stamp = self._clock.timestamp(parsed)
+        if stamp is None:
+            stamp = self._last_time
+            if stamp is None:
+                doc = self._builder.build(parsed, text, offset, None, status, encoding)
+                self._held.append(_Held(doc, parsed, shipped_at))
                 return []
-            stamped = self._last_time
         else:
-            self._last_time = stamped
-            if self._held:
-                self._held.append(_Held(doc, parsed, None))
-                return self._release(final=False)
-        return [self._finish(doc, stamped)]
+            self._last_time = stamp
+        doc = self._builder.build(parsed, text, offset, stamp, status, encoding)
+        if self._held:
+            self._held.append(_Held(doc, parsed, shipped_at))
+            return self._release(final=False)
+        if self._classify is not None:
+            action = self._classify(doc)
+            if action is not None:
+                doc["event"]["action"] = action
+        return [doc]
 
     def flush(self) -> list[Document]:
         """Release every held record now (the stream went idle); ends the zone look-ahead window."""
@@ -122,11 +143,6 @@ class StreamParser:
         return self.flush()
 
     # ------------------------------------------------------------------ internals
-
-    def _observe(self, doc: Document, parsed: ParsedRecord) -> None:
-        gmt = doc["sms"]["status_message"].get("gmt_date")
-        if gmt is not None:
-            self._clock.observe_status_message(parsed, _as_datetime(gmt))
 
     def _release(self, *, final: bool) -> list[Document]:
         """Stamp held records in order; without `final`, time-less ones with no neighbour stay held."""
@@ -162,8 +178,8 @@ class StreamParser:
 
     def _finish(self, doc: Document, stamp: tuple[str, str]) -> Document:
         doc["@timestamp"], doc["event"]["timezone"] = stamp
-        if self._rules is not None:
-            action = self._rules.classify(doc)
+        if self._classify is not None:
+            action = self._classify(doc)
             if action is not None:
                 doc["event"]["action"] = action
         return doc
@@ -181,7 +197,9 @@ def parse_file(path: str | os.PathLike[str], *, site: str | None = None, host: s
     """Every record of a file as documents, in order, in constant memory (fixed-size reads).
 
     `file_id` is the file's fingerprint (`shippers.framing.file_fingerprint`); a file too short to
-    fingerprint yet uses "path:<path>" instead, which stays stable while the file keeps that name.
+    fingerprint uses "path:<path>" instead, stable while the file keeps that name.
+    `sms.log.encoding` is per record: a record of a UTF-8 (no BOM) file that is not valid UTF-8 was
+    decoded as Windows-1252 by the framer and says "cp1252".
     Raises OSError when the file cannot be opened or read.
     """
     file_path = Path(path)
@@ -194,11 +212,35 @@ def parse_file(path: str | os.PathLike[str], *, site: str | None = None, host: s
                               timezone=timezone, encoding=encoding, rules=rules, context=context,
                               fallback_time=modified)
         framer = RecordFramer(encoding)
+        check_fallback = encoding == UTF8
+        # The bytes not yet emitted as records, starting at file offset `kept_from`: what a
+        # non-ASCII record's raw bytes are read back from to tell UTF-8 from the cp1252 fallback.
+        kept, kept_from = b"", 0
         chunk = head
-        while chunk:
-            for framed in framer.feed(chunk):
-                yield from parser.push(framed)
+        while True:
+            records = framer.feed(chunk) if chunk else framer.flush()
+            if check_fallback:
+                kept += chunk
+            for record in records:
+                text, offset = record.text, record.offset
+                record_encoding = None
+                if check_fallback and not text.isascii():
+                    start = offset - kept_from
+                    record_encoding = _decoded_with(kept[start:start + record.length])
+                yield from parser.push_text(text, offset, record_encoding)
+            if check_fallback:
+                kept = kept[framer.position - kept_from:]
+                kept_from = framer.position
+            if not chunk:
+                break
             chunk = handle.read(READ_SIZE)
-        for framed in framer.flush():
-            yield from parser.push(framed)
         yield from parser.close()
+
+
+def _decoded_with(raw: bytes) -> str | None:
+    """"cp1252" when the record's bytes are not UTF-8 (the framer fell back), else None."""
+    try:
+        raw.decode(UTF8)
+    except UnicodeDecodeError:
+        return CP1252
+    return None

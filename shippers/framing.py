@@ -16,9 +16,9 @@ Rules (LOG_FORMATS.md sections 1, 3, 6):
   record, where they are part of its message.
 - Line ends are LF or CRLF. A lone CR (classic Mac) is not a line end: such a file becomes long
   lines, cut at `max_record_bytes`. No SMS/ConfigMgr component writes lone CRs.
-- A record spans at most `max_record_bytes`: a longer line is cut there (at an even byte for
-  UTF-16), a longer CMTrace record ends before the line that would exceed it and the rest
-  continues as a further record. This keeps memory bounded whatever a file holds.
+- A record spans at most `max_record_bytes` (plus a leading BOM): a longer line is cut there
+  (at an even byte for UTF-16), a longer CMTrace record ends before the line that would exceed
+  it and the rest continues as a further record. This keeps memory bounded whatever a file holds.
 - Offsets are byte offsets in the original file. A BOM belongs to the span of the record that
   starts right after it (offset 0) but not to its text; before a blank line it is blank bytes.
 - Decoding is per record: UTF-16 files (BOM) decode as UTF-16, replacing invalid units; other
@@ -37,6 +37,8 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import accumulate
+from typing import NamedTuple
 
 UTF8 = "utf-8"
 UTF16_LE = "utf-16-le"
@@ -123,6 +125,14 @@ def file_fingerprint(head: bytes) -> str | None:
     return None if length is None else fingerprint_of(head, length)
 
 
+class RecordColumns(NamedTuple):
+    """Records as three parallel lists (the fields of `FramedRecord`), cheap to build in bulk."""
+
+    offsets: list[int]
+    lengths: list[int]
+    texts: list[str]
+
+
 class RecordFramer:
     """Cuts a byte stream (one file, read in pieces) into whole records; see the module rules.
 
@@ -159,8 +169,12 @@ class RecordFramer:
 
     def _set_encoding(self, encoding: str) -> None:
         codec = codecs.lookup(encoding).name
-        if codec in ("utf-16", "utf-16-le"):
-            codec = UTF16_LE
+        if codec.startswith("utf-8"):
+            codec = UTF8
+        elif codec in ("utf-16", "utf-16-le"):
+            codec = UTF16_LE     # BOM-less "utf-16": Windows writes little-endian
+        elif codec.startswith(("utf-32", "utf-7")):
+            raise ValueError(f"unsupported log encoding {encoding!r}: use UTF-8, UTF-16 or a code page")
         self._encoding = codec
         self._wide = codec in (UTF16_LE, UTF16_BE)
         self._unit = 2 if self._wide else 1
@@ -174,22 +188,22 @@ class RecordFramer:
 
     def feed(self, data: bytes) -> list[FramedRecord]:
         """The records completed by `data` (the next bytes of the file), in order."""
-        return [FramedRecord(offset, length, text) for offset, length, text in self.feed_spans(data)]
+        return list(map(FramedRecord, *self.feed_columns(data)))
 
     def flush(self) -> list[FramedRecord]:
         """Every record still held, the partial tail included (it ends without a line terminator)."""
-        return [FramedRecord(offset, length, text) for offset, length, text in self.flush_spans()]
+        return list(map(FramedRecord, *self.flush_columns()))
 
-    def feed_spans(self, data: bytes) -> list[tuple[int, int, str]]:
-        """`feed` as (offset, length, text) tuples: the shipper's hot path skips the record objects."""
+    def feed_columns(self, data: bytes) -> RecordColumns:
+        """`feed` as columns: the shipper's hot path packs these without building record objects."""
         buffer = self._pending + data if self._pending else data
         if self._needs_bom_check and not self._check_bom(buffer, final=False):
             self._pending = buffer
-            return []
+            return RecordColumns([], [], [])
         return self._scan(buffer, final=False)
 
-    def flush_spans(self) -> list[tuple[int, int, str]]:
-        """`flush` as (offset, length, text) tuples."""
+    def flush_columns(self) -> RecordColumns:
+        """`flush` as columns."""
         buffer = self._pending
         if self._needs_bom_check:
             self._check_bom(buffer, final=True)
@@ -209,20 +223,63 @@ class RecordFramer:
         return True
 
     def _decode(self, raw: bytes) -> str:
-        if self._wide:
-            return raw.decode(self._encoding, "replace")  # type: ignore[arg-type]
-        try:
-            return raw.decode(UTF8)
-        except UnicodeDecodeError:
+        if self._encoding == UTF8:
+            try:
+                return raw.decode(UTF8)
+            except UnicodeDecodeError:
+                return raw.decode(CP1252, _CP1252_ERRORS)
+        if self._encoding == CP1252:
             return raw.decode(CP1252, _CP1252_ERRORS)
+        return raw.decode(self.encoding, "replace")
 
-    def _scan(self, buf: bytes, *, final: bool) -> list[tuple[int, int, str]]:
+    def _bulk_lines(self, buf: bytes, pos: int, region_end: int, columns: RecordColumns) -> bool:
+        """Frame buf[pos:region_end] (whole lines, 8-bit codec) in bulk when every line is a plain record.
+
+        The common case, a run of one-line records with uniform line ends and no blank line, no
+        CMTrace record and no over-long line, is split and decoded with C-level calls only.
+        False (nothing appended) when the run needs the line-by-line path.
+        """
+        region = buf[pos:region_end]
+        if self._open in region:
+            return False
+        if region.endswith(b"\r\n"):
+            separator, terminator = b"\r\n", 2
+        elif b"\r\n" not in region:
+            separator, terminator = b"\n", 1
+        else:
+            return False                     # mixed line ends
+        body = region[:-terminator]
+        if region.isascii():
+            # ASCII: one decode of the whole run, and character counts are byte counts.
+            texts = body.decode("ascii").split(separator.decode("ascii"))
+            measured: list[str] | list[bytes] = texts
+        else:
+            measured = body.split(separator)
+            try:
+                texts = list(map(bytes.decode, measured))
+            except UnicodeDecodeError:
+                return False
+        if len(texts) != region.count(b"\n") or "" in texts or any(map(str.isspace, texts)):
+            return False                     # a CRLF run holding a lone LF, or a blank line
+        lengths = [length + terminator for length in map(len, measured)]
+        if max(lengths) > self._max_bytes:
+            return False
+        offsets = list(accumulate(lengths, initial=self._base + pos))
+        offsets.pop()
+        columns.offsets.extend(offsets)
+        columns.lengths.extend(lengths)
+        columns.texts.extend(texts)
+        return True
+
+    def _scan(self, buf: bytes, *, final: bool) -> RecordColumns:
         """Emit every record complete in `buf` (all of them when final); keep the rest pending."""
-        out: list[tuple[int, int, str]] = []
+        columns = RecordColumns([], [], [])
+        offsets, lengths, texts = columns
         if self._encoding is None:
             self._set_encoding(UTF8)
         base = self._base
         newline, crlf, unit = self._newline, self._crlf, self._unit
+        crlf_length = len(crlf)
         open_tag, close_tag, marker = self._open, self._close, self._marker
         max_bytes, wide = self._max_bytes, self._wide
         decode = self._decode
@@ -237,15 +294,20 @@ class RecordFramer:
         def emit(start: int, end: int) -> None:
             text_end = end
             if buf.endswith(crlf, start, end):
-                text_end -= len(crlf)
+                text_end -= crlf_length
             elif buf.endswith(newline, start, end):
                 text_end -= unit
-            text_start = start
-            if base + start == bom_end:
-                # The BOM's bytes join this record's span; its text starts after them.
-                start = 0 - base
-            out.append((base + start, end - start, decode(buf[text_start:text_end])))
+            text = decode(buf[start:text_end])
+            # The BOM's bytes join the span of the record right after it; its text starts after them.
+            offset = 0 if base + start == bom_end else base + start
+            offsets.append(offset)
+            lengths.append(base + end - offset)
+            texts.append(text)
 
+        if not record_open and not wide and self._encoding == UTF8 and base + pos != bom_end:
+            region_end = buf.rfind(newline, pos) + 1
+            if region_end > pos and self._bulk_lines(buf, pos, region_end, columns):
+                emitted = pos = region_end
         while True:
             limit = pos + max_bytes
             found = buf.find(newline, pos, limit)
@@ -271,9 +333,8 @@ class RecordFramer:
                     if buf.find(close_tag, pos, end) >= 0:
                         emit(record_start, end)
                         record_open = False
-                    pos = end
-                    if not record_open:
                         emitted = end
+                    pos = end
                     continue
             if buf.startswith(open_tag, pos):
                 if buf.find(close_tag, pos + len(open_tag), end) >= 0:
@@ -284,9 +345,17 @@ class RecordFramer:
                     record_start = pos
                 pos = end
                 continue
-            text = decode(buf[pos:end])
-            if text.strip(_BLANK_CHARS) if text[:1] in _BLANK_CHARS else True:
-                emit(pos, end)
+            text_end = end
+            if buf.endswith(crlf, pos, end):
+                text_end -= crlf_length
+            elif buf.endswith(newline, pos, end):
+                text_end -= unit
+            text = decode(buf[pos:text_end])
+            if text and (text[0] not in _BLANK_CHARS or text.strip(_BLANK_CHARS)):
+                offset = 0 if base + pos == bom_end else base + pos
+                offsets.append(offset)
+                lengths.append(base + end - offset)
+                texts.append(text)
             emitted = pos = end
         if record_open and final:
             emit(record_start, size)
@@ -297,7 +366,7 @@ class RecordFramer:
         self._pending = buf[keep_from:]
         self._base = base + keep_from
         self._scan_from = pos - keep_from
-        return out
+        return columns
 
 
 def frame_bytes(data: bytes) -> Iterator[FramedRecord]:

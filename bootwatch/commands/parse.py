@@ -12,10 +12,10 @@ from bootwatch.errors import UserError
 NAME = "parse"
 HELP = "Parse SMS / ConfigMgr log files and print one JSON document per record (what would be indexed)."
 
-# SMS site codes are three letters or digits; these five are reserved and never a site code
-# (so a folder named "SMS" is not mistaken for one).
-_SITE_CODE = re.compile(r"[A-Za-z0-9]{3}")
-_RESERVED_SITE_CODES = frozenset({"AUX", "CON", "NUL", "PRN", "SMS"})
+# A folder counts as a site code when it is three upper-case letters or digits with at least one
+# digit ("S02", as `bootwatch simulate` names them): SMS allows any three letters or digits, but
+# requiring a digit keeps everyday folders ("tmp", "usr", "SMS", "LOG") from being taken for one.
+_SITE_CODE = re.compile(r"(?=[A-Z]*[0-9])[A-Z0-9]{3}")
 # Documents are written in batches: one write call per record would dominate the command's cost.
 _WRITE_BATCH = 512
 
@@ -24,9 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", type=Path, help="Log files to parse, in order")
     parser.add_argument(
         "--site", metavar="CODE",
-        help="Site code for sms.site.code. Default: the nearest folder above each file whose name is a "
-             "site code (three letters/digits, not AUX/CON/NUL/PRN/SMS), as `bootwatch simulate` lays "
-             "out DIR/<SITE>/...; else none.")
+        help="Site code for sms.site.code. Default: the nearest folder above each file named like a site "
+             "code (three upper-case letters or digits, at least one digit, e.g. S02), as `bootwatch "
+             "simulate` lays out DIR/<SITE>/...; else none.")
     parser.add_argument("--host", metavar="NAME", help="Host name for host.name (default: none)")
     parser.add_argument(
         "--timezone", metavar="ZONE",
@@ -38,11 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def site_from_path(path: Path) -> str | None:
-    """The nearest enclosing folder named like a site code, upper-cased; None when there is none."""
+    """The nearest enclosing folder named like a site code; None when there is none."""
     for folder in path.resolve().parents:
-        name = folder.name
-        if _SITE_CODE.fullmatch(name) and name.upper() not in _RESERVED_SITE_CODES:
-            return name.upper()
+        if _SITE_CODE.fullmatch(folder.name):
+            return folder.name
     return None
 
 

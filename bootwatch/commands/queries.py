@@ -21,8 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_parser.add_argument("query_id", metavar="ID", help="Saved query id (see `bootwatch queries list`)")
     run_parser.add_argument("--json", action="store_true", help="Print a JSON object instead of a table")
     run_parser.add_argument(
-        "--as-of", metavar="ISO-TIME",
-        help="Evaluate `now` in the query's date math at this UTC time (replayed history); default: now")
+        "--as-of",
+        metavar="ISO-TIME",
+        help="Evaluate `now` in the query's date math at this UTC time (replayed history); default: now",
+    )
     run_parser.add_argument("--size", type=int, default=100, help="Most hits to print (default 100)")
     add_store_arguments(run_parser)
 

@@ -106,9 +106,12 @@ class SpoolConfig(Section):
 class PipelineConfig(Section):
     batch_records: int = Field(5000, ge=1, description="Records read from the spool per indexing batch")
     reframe_flush_s: float = Field(
-        5.0, gt=0, description="A partial multi-line record from a line-per-record sender is emitted after this"
+        1.0, gt=0, description="Idle streams release held records (partial multi-line, look-ahead) after this"
     )
     retry_max_s: float = Field(30.0, gt=0, description="Longest wait between retries while the store is down")
+    site_sweep_s: float = Field(
+        60.0, gt=0, description="Period of re-judging open install attempts (stalled / dark) while idle"
+    )
     rules_file: Path | None = Field(None, description="Lifecycle rules (TOML); unset = the built-in rules")
 
 

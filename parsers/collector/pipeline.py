@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from shippers.framing import RecordFramer
 
 from parsers.collector.metrics import Metrics
 from parsers.collector.records import (
@@ -38,14 +37,25 @@ from parsers.collector.sinks import DeadRecord, Sink, SinkUnavailable
 from parsers.forward.modes import iter_entries
 from parsers.lifecycle.rules import Rules
 from parsers.parse import StreamParser
-from parsers.schema import HeartbeatDocument, RawRecord
+from parsers.schema import HeartbeatDocument
 from parsers.spool import Spool, SpooledFrame
+from shippers.framing import FramedRecord, RecordFramer
 
 log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
 # Streams idle this many flush periods are forgotten (their parser state released).
 EVICT_AFTER_FLUSHES = 12
+
+
+@dataclass(frozen=True, slots=True)
+class ShippedRecord(FramedRecord):
+    """A record framed by the shipper, with when it was shipped (what a time-less record falls back to).
+
+    A `FramedRecord` rather than a `RawRecord`: building a pydantic model per record would cost more
+    than parsing it, and the stream's origin is already known to its parser."""
+
+    shipped_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -78,6 +88,7 @@ class Pipeline:
         batch_records: int = 5000,
         reframe_flush_s: float = 5.0,
         retry_max_s: float = 30.0,
+        site_sweep_s: float = 60.0,
         replay_retained: bool = False,
         wake: threading.Event | None = None,
     ) -> None:
@@ -88,6 +99,10 @@ class Pipeline:
         self.batch_records = batch_records
         self.reframe_flush_s = reframe_flush_s
         self.retry_max_s = retry_max_s
+        self.site_sweep_s = site_sweep_s
+        self._last_entry_time: float | None = None
+        self._last_shipped_at: datetime | None = None
+        self._last_sweep = time.monotonic()
         self.wake = wake or threading.Event()
         self.stopping = threading.Event()
         self.streams: dict[Any, _Stream] = {}
@@ -108,12 +123,23 @@ class Pipeline:
                 self.metrics.last_indexed_received_at = frames[-1].received_at
                 self._advance_cursor()
                 continue
-            flushed = self._flush_idle(time.monotonic())
+            now = time.monotonic()
+            flushed = self._flush_idle(now)
             if flushed.documents and not self._deliver(flushed):
                 return
             self._advance_cursor()
+            if now - self._last_sweep >= self.site_sweep_s:
+                self._last_sweep = now
+                self._sweep_sites()
             self.wake.wait(timeout=min(self.reframe_flush_s, 1.0))
             self.wake.clear()
+
+    def _sweep_sites(self) -> None:
+        """Let the sink re-judge open install attempts while no records arrive."""
+        try:
+            self.sink.maintain(datetime.now(UTC))
+        except SinkUnavailable as exc:
+            log.warning("site sweep skipped, store unavailable: %s", exc)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -169,18 +195,9 @@ class Pipeline:
             timezone=record.get("timezone"),
             encoding=encoding,
         )
-        raw = RawRecord.model_construct(
-            site=site,
-            host=host,
-            path=path,
-            file_id=file_id,
-            offset=offset,
-            text=record["message"],
-            encoding=encoding,
-            timezone=record.get("timezone"),
-            shipped_at=datetime.fromtimestamp(entry_time, UTC) if entry_time else None,
-        )
-        batch.documents.extend(stream.parser.push(raw))
+        text = record["message"]
+        shipped = ShippedRecord(offset, len(text.encode("utf-8", "surrogateescape")), text, self._shipped_at(entry_time))
+        batch.documents.extend(stream.parser.push(shipped))
         self._note_held(stream, seq, now)
 
     def _push_line(
@@ -241,6 +258,15 @@ class Pipeline:
             if idle_s > self.reframe_flush_s * EVICT_AFTER_FLUSHES:
                 del self.streams[key]
         return batch
+
+    def _shipped_at(self, entry_time: float | None) -> datetime | None:
+        """The entry time as a datetime; frames usually share one time, so the last one is reused."""
+        if entry_time is None:
+            return None
+        if entry_time != self._last_entry_time:
+            self._last_entry_time = entry_time
+            self._last_shipped_at = datetime.fromtimestamp(entry_time, UTC)
+        return self._last_shipped_at
 
     # ------------------------------------------------------------------ delivery
 

@@ -16,12 +16,14 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from elastic_transport import TransportError
-from elasticsearch import helpers
+from elasticsearch import ApiError, helpers
 
-from parsers.schema import document_id, format_utc_millis
+from parsers.lifecycle.attempts import FleetTracker
+from parsers.schema import HeartbeatDocument, document_id, format_utc_millis
 from parsers.store.connect import Store
 from parsers.store.errors import StoreUnavailable
-from parsers.store.templates import DEADLETTER_INDEX, HEARTBEATS_INDEX, LOGS_INDEX_PREFIX, install_templates
+from parsers.store.sites import SiteStore
+from parsers.store.templates import DEADLETTER_INDEX, LOGS_INDEX_PREFIX, install_templates
 from parsers.store.writer import BulkWriter
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ class Sink(Protocol):
 
     def dead_letter(self, records: list[DeadRecord]) -> int: ...
 
+    def maintain(self, now: datetime) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -61,12 +65,6 @@ def id_of(document: dict[str, Any]) -> str:
     """The document's own id: (site, file_id, offset), as the store computes it."""
     sms = document["sms"]
     return document_id(sms["site"].get("code"), sms["log"]["file_id"], document["log"]["offset"])
-
-
-def heartbeat_id(heartbeat: dict[str, Any]) -> str:
-    """Same heartbeat (site, host, time) -> same id, so a spool replay does not duplicate it."""
-    key = f"{heartbeat['site']}\x1f{heartbeat['host']}\x1f{heartbeat['@timestamp']}"
-    return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
 
 class NullSink:
@@ -90,22 +88,26 @@ class NullSink:
         self.dead.extend(records)
         return len(records)
 
+    def maintain(self, now: datetime) -> None:
+        """No site state to re-judge."""
+
     def close(self) -> None:
         """Nothing to release."""
 
 
 class StoreSink:
-    """Writes to the store through its bulk writer; connects lazily so a store that is down at start
-    only grows the spool."""
+    """Writes to the store: log documents through the bulk writer, heartbeats and site install state
+    through the site store. Connects lazily, so a store that is down at start only grows the spool."""
 
     def __init__(self, connect: Callable[[], Store]) -> None:
         self._connect = connect
         self._store: Store | None = None
         self._writer: BulkWriter | None = None
+        self._sites: SiteStore | None = None
+        self.fleet = FleetTracker()
 
-    @property
-    def store(self) -> Store:
-        """The open store (connecting, and installing templates, on first use)."""
+    def _open(self) -> tuple[BulkWriter, SiteStore]:
+        """The writers (connecting, and installing the index templates, on first use)."""
         if self._store is None:
             try:
                 store = self._connect()
@@ -113,55 +115,87 @@ class StoreSink:
                 raise SinkUnavailable(str(exc)) from exc
             try:
                 install_templates(store)
-            except Exception as exc:
+            except (StoreUnavailable, TransportError) as exc:
                 store.close()
                 raise SinkUnavailable(f"cannot install index templates: {exc}") from exc
-            self._store, self._writer = store, BulkWriter(store)
+            self._store, self._writer, self._sites = store, BulkWriter(store), SiteStore(store)
+        assert self._writer is not None and self._sites is not None
+        return self._writer, self._sites
+
+    @property
+    def store(self) -> Store:
+        self._open()
+        assert self._store is not None
         return self._store
+
+    def write(self, documents: list[dict[str, Any]]) -> SinkResult:
+        writer, sites = self._open()
+        try:
+            result = writer.write(documents)
+        except (StoreUnavailable, TransportError) as exc:
+            raise self._lost(exc) from exc
+        touched = {doc["sms"]["site"]["code"] for doc in documents if self.fleet.observe(doc)}
+        self._save_sites(sites, touched)
+        return SinkResult(result.indexed, result.deduplicated, result.dead_lettered)
+
+    def _save_sites(self, sites: SiteStore, touched: set[str]) -> None:
+        """Store the touched sites' attempts as judged now (merged with what is stored)."""
+        now = datetime.now(UTC)
+        try:
+            for site in sorted(touched):
+                sites.save(self.fleet.tracker(site).judge(now))
+        except (StoreUnavailable, TransportError) as exc:
+            raise self._lost(exc) from exc
+        except ApiError as exc:
+            # The logs are stored; a site document the server refuses must not block them.
+            log.error("could not save site install state: %s", exc)
 
     def _lost(self, exc: Exception) -> SinkUnavailable:
         log.warning("store unavailable: %s", exc)
         return SinkUnavailable(str(exc))
 
-    def write(self, documents: list[dict[str, Any]]) -> SinkResult:
-        self.store  # noqa: B018 - connects on first use
-        assert self._writer is not None
-        try:
-            result = self._writer.write(documents)
-        except StoreUnavailable as exc:
-            raise self._lost(exc) from exc
-        return SinkResult(result.indexed, result.deduplicated, result.dead_lettered)
-
-    def _bulk_create(self, index: str, items: list[tuple[str, dict[str, Any]]]) -> None:
-        actions = [{"_op_type": "create", "_index": index, "_id": _id, "_source": body} for _id, body in items]
-        try:
-            _ok, errors = helpers.bulk(self.store.client, actions, raise_on_error=False, stats_only=False)
-        except TransportError as exc:
-            raise self._lost(exc) from exc
-        failed = [error for error in errors if next(iter(error.values())).get("status") != 409]
-        if failed:
-            raise SinkUnavailable(f"{index} refused {len(failed)} document(s): {failed[0]}")
-
     def write_heartbeats(self, heartbeats: list[dict[str, Any]]) -> None:
-        self._bulk_create(HEARTBEATS_INDEX, [(heartbeat_id(beat), beat) for beat in heartbeats])
+        _writer, sites = self._open()
+        try:
+            for heartbeat in heartbeats:
+                model = HeartbeatDocument.model_validate(heartbeat)
+                sites.record_heartbeat(model)
+                self.fleet.observe_heartbeat(model.site, model.timestamp)
+        except (StoreUnavailable, TransportError) as exc:
+            raise self._lost(exc) from exc
+
+    def maintain(self, now: datetime) -> None:
+        """Re-judge open attempts (stalled / dark appear without new records)."""
+        _writer, sites = self._open()
+        try:
+            sites.sweep(now)
+        except (StoreUnavailable, TransportError) as exc:
+            raise self._lost(exc) from exc
 
     def dead_letter(self, records: list[DeadRecord]) -> int:
         now = format_utc_millis(datetime.now(UTC))
-        items = []
+        actions = []
         for dead in records:
             original = json.dumps(dead.record, default=str, ensure_ascii=False)
-            record_id = hashlib.blake2b(original.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+            record_id = hashlib.blake2b(original.encode("utf-8", "surrogateescape"), digest_size=16)
             body = {
                 "@timestamp": now,
                 "reason": dead.reason,
                 "error_type": "collector_rejected",
                 "status": 0,
                 "target_index": LOGS_INDEX_PREFIX,
-                "document_id": record_id,
+                "document_id": record_id.hexdigest(),
                 "original": original,
             }
-            items.append((record_id, body))
-        self._bulk_create(DEADLETTER_INDEX, items)
+            action = {"_op_type": "create", "_index": DEADLETTER_INDEX, "_id": record_id.hexdigest()}
+            actions.append({**action, "_source": body})
+        try:
+            _ok, errors = helpers.bulk(self.store.client, actions, raise_on_error=False)
+        except TransportError as exc:
+            raise self._lost(exc) from exc
+        failed = [error for error in errors if next(iter(error.values())).get("status") != 409]
+        if failed:
+            raise SinkUnavailable(f"{DEADLETTER_INDEX} refused {len(failed)} document(s): {failed[0]}")
         return len(records)
 
     def close(self) -> None:

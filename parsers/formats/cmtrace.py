@@ -29,7 +29,6 @@ _CLOSE = "]LOG]!><"
 # <![LOG[Message text]LOG]!><time="10:12:01.234+420" date="07-26-2002" component="SMS_BOOTSTRAP" context="" type="1" thread="345" file="bootstrap.cpp:120">  # noqa: E501
 # Attributes after `]LOG]!><`, any order: name="value".
 _ATTRIBUTE = re.compile(r'(\w+)="([^"]*)"')
-_TRAILING_CLOSE = re.compile(r"\s*>\s*\Z")
 
 # time="10:12:01.234+420"   time="9:05:01.2345678"   (bias optional)
 _TIME = re.compile(
@@ -50,7 +49,7 @@ def matches(text: str) -> bool:
 
 def parse(text: str, context: FormatContext) -> ParsedRecord | None:
     close = text.rfind(_CLOSE)
-    if close < len(_OPEN) or _TRAILING_CLOSE.search(text) is None:
+    if close < len(_OPEN) or not text.rstrip().endswith(">"):
         return None
     attributes = dict(_ATTRIBUTE.findall(text, close + len(_CLOSE)))
     message = text[len(_OPEN):close]

@@ -77,8 +77,8 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
         return None
     (component, minute_text, month, day, year, hour, minute_of_hour, second_text, fraction, bias, other_time,
      thread_text, other_thread) = trailer.groups()
-    record = _record(text[:start].rstrip(), component,
-                     _checked_thread(int(thread_text)) if thread_text is not None else parse_thread(other_thread))
+    thread = _checked_thread(int(thread_text)) if thread_text is not None else parse_thread(other_thread)
+    record = _record(text[:start].rstrip(), component, thread)
     if minute_text is None:
         _read_layout_ab(other_time, record)
         return record

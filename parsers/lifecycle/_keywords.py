@@ -2,12 +2,14 @@
 
 A record matches no rule in the common case; Python's `re` has no multi-pattern literal scan, so
 searching even one combined alternation of all rule patterns costs tens of microseconds per record.
-Every default pattern contains text that any match must contain ("bootstrap", "setup ", "retrying"...):
-`required_keywords(pattern)` finds such a set (any one of them must be present) from the parsed
-pattern, and `fold` lower-cases a message so a plain substring test agrees with `re.IGNORECASE`.
+Every default pattern contains text that any match must contain ("bootstrap" and "fail", "setup " and
+"failed", "retrying"...): `required_keywords(pattern)` finds those requirements from the parsed pattern
+(each an any-of set; all sets must be satisfied), and `fold` lower-cases a message so a plain substring
+test agrees with `re.IGNORECASE`. Requiring every set matters: Bootstrap logs name `SMS_BOOTSTRAP\\` folder
+paths on most lines, so "bootstrap" alone would let most of them through to the regexes.
 
 Uses the standard library's regex parser (`re._parser`, Python 3.11+). When it is unavailable or a
-pattern has no usable literal, `required_keywords` returns None and the rule is simply always tried.
+pattern has no usable literal, `required_keywords` returns no requirement and the rule is always tried.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ except ImportError:  # a Python without the private parser: no keywords, every r
     sre_parser = None
     sre_constants = None
 
-# Non-ASCII characters that `re.IGNORECASE` matches to an ASCII letter but `str.lower()` leaves alone.
-_IGNORECASE_ASCII_TWINS = str.maketrans({"ſ": "s", "ı": "i", "İ": "i", "K": "k"})
+# Non-ASCII characters that `re.IGNORECASE` matches to an ASCII letter, as `str.lower()` leaves them
+# (the Kelvin sign already lowers to "k"; "İ" lowers to "i" plus a combining dot).
+_IGNORECASE_ASCII_TWINS = (("ſ", "s"), ("ı", "i"), ("i\u0307", "i"))
 
 # A keyword shorter than this rules out too little to be worth a substring test.
 MIN_KEYWORD_CHARS = 3
@@ -33,20 +36,26 @@ MIN_KEYWORD_CHARS = 3
 def fold(message: str) -> str:
     """Lower-case a message so `keyword in fold(message)` holds whenever a case-insensitive regex
     requiring that keyword could match it."""
+    folded = message.lower()
     if message.isascii():
-        return message.lower()
-    return message.translate(_IGNORECASE_ASCII_TWINS).lower()
+        return folded
+    for twin, ascii_letter in _IGNORECASE_ASCII_TWINS:
+        if twin in folded:
+            folded = folded.replace(twin, ascii_letter)
+    return folded
 
 
-def required_keywords(pattern: str) -> frozenset[str] | None:
-    """Lower-case ASCII strings, one of which every match of `pattern` contains; None if unknown."""
+def required_keywords(pattern: str) -> tuple[frozenset[str], ...]:
+    """Requirements every match of `pattern` meets: each an any-of set of lower-case ASCII strings, the
+    most selective first. Empty when none is known (the pattern then has to be tried on every record)."""
     if sre_parser is None:
-        return None
+        return ()
     try:
         parsed = sre_parser.parse(pattern, re.IGNORECASE)
     except re.error:
-        return None
-    return _best(_candidates(parsed))
+        return ()
+    usable = {candidate for candidate in _candidates(parsed) if _usable(candidate)}
+    return tuple(sorted(usable, key=_selectivity, reverse=True))
 
 
 def _candidates(items: Iterable[tuple[Any, Any]]) -> list[frozenset[str]]:
@@ -86,26 +95,29 @@ def _add(found: list[frozenset[str]], candidate: frozenset[str] | None) -> None:
         found.append(candidate)
 
 
+def _usable(candidate: frozenset[str]) -> bool:
+    return all(keyword.isascii() and len(keyword) >= MIN_KEYWORD_CHARS for keyword in candidate)
+
+
+def _selectivity(candidate: frozenset[str]) -> tuple[int, int, tuple[str, ...]]:
+    """Longer shortest keyword first, then fewer alternatives (ties broken by text, for stable order)."""
+    return min(map(len, candidate)), -len(candidate), tuple(sorted(candidate))
+
+
 def _best(candidates: list[frozenset[str]]) -> frozenset[str] | None:
-    """The most selective usable candidate: longest shortest keyword, then fewest keywords."""
-    usable = [
-        candidate
-        for candidate in candidates
-        if all(keyword.isascii() and len(keyword) >= MIN_KEYWORD_CHARS for keyword in candidate)
-    ]
-    if not usable:
-        return None
-    return max(usable, key=lambda candidate: (min(map(len, candidate)), -len(candidate)))
+    """The most selective usable candidate, for a group or an alternative inside a pattern."""
+    usable = [candidate for candidate in candidates if _usable(candidate)]
+    return max(usable, key=_selectivity) if usable else None
 
 
-def gate(keyword_sets: Iterable[frozenset[str] | None]) -> tuple[str, ...] | None:
+def gate(requirements: Iterable[tuple[frozenset[str], ...]]) -> tuple[str, ...] | None:
     """The fewest keywords such that a message containing none of them matches no rule; None when
-    some rule has no keywords (then every message has to be tried)."""
+    some rule has no requirement (then every message has to be tried)."""
     keywords: set[str] = set()
-    for keyword_set in keyword_sets:
-        if keyword_set is None:
+    for rule_requirements in requirements:
+        if not rule_requirements:
             return None
-        keywords |= keyword_set
+        keywords |= rule_requirements[0]
     # A keyword containing a shorter keyword is implied by it: keep only the shortest forms.
     minimal = [k for k in keywords if not any(other != k and other in k for other in keywords)]
     return tuple(sorted(minimal, key=len))

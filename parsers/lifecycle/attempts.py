@@ -58,6 +58,8 @@ _PROBLEM_STATES: frozenset[AttemptState] = frozenset({"failed_unreported", "stal
 def parse_timestamp(value: str | datetime) -> datetime:
     """A document's `@timestamp` (ISO 8601, `Z`) as an aware UTC datetime."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    if moment.tzinfo is UTC:  # the stored `...Z` form: nothing to convert (this runs per record)
+        return moment
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -230,18 +232,20 @@ class SiteTracker:
             message = doc.get("message")
             if message is not None:
                 attempt.last_message = message[:LAST_MESSAGE_MAX_CHARS]
-        host = (doc.get("host") or {}).get("name")
-        if host:
-            attempt.host = host
+        host_fields = doc.get("host")
+        if host_fields and host_fields.get("name"):
+            attempt.host = host_fields["name"]
         if action == "install.failed":
             attempt.failed_at = at if attempt.failed_at is None else min(attempt.failed_at, at)
         elif action == "install.succeeded":
             attempt.succeeded_at = at if attempt.succeeded_at is None else min(attempt.succeeded_at, at)
         elif action == "bootstrap.stopped":
             attempt.stopped_at = at if attempt.stopped_at is None else max(attempt.stopped_at, at)
-        code = (doc.get("error") or {}).get("code")
-        is_error = action == "install.failed" or (doc.get("log") or {}).get("level") == "error"
-        if code and is_error and (attempt.error_at is None or at < attempt.error_at):
+        error_fields = doc.get("error")
+        code = error_fields.get("code") if error_fields else None
+        if not code or (attempt.error_at is not None and at >= attempt.error_at):
+            return
+        if action == "install.failed" or (doc.get("log") or {}).get("level") == "error":
             attempt.error_code = code
             attempt.error_at = at
             attempt.hint = ((doc.get("sms") or {}).get("error") or {}).get("hint")

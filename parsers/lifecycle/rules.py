@@ -14,9 +14,10 @@ rule (1-based index and id) and the problem; the command layer turns it into exi
 
 `Rules.classify(doc)` runs on every record. Most records match no rule, and even one combined regex
 of all patterns costs tens of microseconds per record in Python's `re`; so each rule carries the
-literal keywords any of its matches must contain (found from the parsed pattern, see `_keywords`), a
-record containing none of them is dismissed with a few substring tests, and only then are the rules
-walked in order to honour "first match wins" and the `logger` / `level` / `dataset` filters.
+literal keywords any of its matches must contain (found from the parsed pattern, see `_keywords`): a
+record containing none of them is dismissed with a few substring tests, a rule whose keywords are
+missing is skipped without running its regex, and the rules are walked in order to honour "first match
+wins" and the `logger` / `level` / `dataset` filters.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class Rule:
     levels: frozenset[str] | None
     dataset: re.Pattern[str] | None
     example: str | None
-    keywords: frozenset[str] | None
+    keywords: tuple[frozenset[str], ...]  # each set: one of its keywords must be in the folded message
 
     @classmethod
     def from_spec(cls, spec: RuleSpec) -> Rule:
@@ -145,10 +146,12 @@ class Rules:
         logger, level = log.get("logger"), log.get("level")
         dataset = (doc.get("event") or {}).get("dataset")
         for rule in self.rules:
-            if rule.keywords is not None and not _contains_any(folded, rule.keywords):
-                continue
-            if rule.matches(message, logger, level, dataset):
-                return rule
+            for keyword_set in rule.keywords:
+                if not _contains_any(folded, keyword_set):
+                    break
+            else:
+                if rule.matches(message, logger, level, dataset):
+                    return rule
         return None
 
     def classify(self, doc: Mapping[str, Any]) -> str | None:

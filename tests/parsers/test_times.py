@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -112,6 +113,17 @@ def test_table_covers_every_current_windows_zone() -> None:
         assert zone_id in ids
 
 
+def test_no_name_in_the_table_means_two_different_zones() -> None:
+    meanings: dict[str, set[str]] = {}
+    for zone in load_windows_zones():
+        names = [zone.standard_name, zone.daylight_name]
+        if zone.zone_id:
+            names += [zone.zone_id, zone.zone_id.replace("Standard Time", "Daylight Time")]
+        for name in names:
+            meanings.setdefault(" ".join(name.split()).casefold(), set()).add(zone.iana)
+    assert {name: zones for name, zones in meanings.items() if len(zones) > 1} == {}
+
+
 @pytest.mark.parametrize(
     ("name", "label", "daylight"),
     [
@@ -138,6 +150,8 @@ def test_table_covers_every_current_windows_zone() -> None:
         ("Mid-Atlantic Standard Time", "Atlantic/South_Georgia", False),
         ("Russian Daylight Time", "Europe/Moscow", True),
         ("Israel Daylight Time", "Asia/Jerusalem", True),
+        ("GFT Daylight Time", "Europe/Athens", True),
+        ("Transitional Islamic State of Afghanistan Standard Time", "Asia/Kabul", False),
         # Names that say nothing about daylight saving.
         ("UTC-11", "Etc/GMT+11", None),
         ("Coordinated Universal Time", "Etc/UTC", None),
@@ -173,6 +187,19 @@ def test_iana_names_resolve_as_themselves_without_daylight_hint() -> None:
 )
 def test_unknown_zone_names_resolve_to_none(name: str | None) -> None:
     assert resolve_zone(name) is None
+
+
+def test_a_malformed_zone_table_row_is_reported_with_its_line(tmp_path: Path) -> None:
+    table = tmp_path / "zones.tsv"
+    table.write_text("# header\nPacific Standard Time\tPacific Standard Time\tAmerica/Los_Angeles\n")
+    with pytest.raises(ValueError, match=r"zones\.tsv:2"):
+        load_windows_zones(table)
+
+
+@given(st.text(max_size=60))
+def test_resolving_any_text_never_raises(name: str) -> None:
+    spec = resolve_zone(name)
+    assert spec is None or spec.tz.utcoffset(datetime(2020, 6, 1)) is not None
 
 
 def test_host_zone_falls_back_to_utc_and_drops_the_daylight_hint() -> None:

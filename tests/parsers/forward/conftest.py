@@ -147,7 +147,6 @@ def make_harness(tmp_path: Path) -> Iterator[Callable[..., ServerHarness]]:
         started.append(running)
         return running
 
-    (tmp_path / "h0").mkdir()
     yield make
     for running in started:
         running.close()

@@ -85,6 +85,8 @@ def test_transient_sql_server_retry_is_progress_not_failure() -> None:
         ("SQL Server Express installation completed", None),
         ("Installation completed with errors", None),
         ("Starting service SMS_EXECUTIVE", None),
+        ("Copying D:\\SMS_BOOTSTRAP\\x86\\smsexec.exe failed, error 32", None),  # a path, not the service
+        ("Bootstrap: failed to read bootstrap.ini", "install.failed"),
         ("Processing file D:\\SMS\\inboxes\\hman.box\\S02.SCU", None),
         # case-insensitive, and non-ASCII text around the marker
         ("SETUP HAS ENCOUNTERED FATAL ERRORS", "install.failed"),

@@ -1,0 +1,405 @@
+"""Collector throughput and latency: senders -> `bootwatch collect` -> null sink / embedded engine.
+
+Prints one JSON object (see BENCHMARKS.md) with:
+- null_sink_records_per_s: bootwatch-shipper frames (PackedForward, acks) over several connections
+  through receive, spool commit (fsync), parse, normalize and classify, into a sink that keeps only
+  the id set; wall clock from the first send to the last record counted. The collector's own CPU
+  time is reported too (`null_sink_records_per_cpu_s`: the one-core figure).
+- engine_records_per_s: the same into the embedded engine, until every record is indexed.
+- engine_direct_bulk_records_per_s: plain `helpers.bulk` of the same documents (parsed beforehand)
+  straight into a fresh engine: the engine's own ceiling.
+- baseline_records_per_s: the naive way, in the same run: fluent-logger in Message mode to a
+  receiver that applies one regex and `helpers.bulk`s into a fresh engine.
+- p50_latency_s / p99_latency_s: send to searchable at 1,000 records/s into the engine.
+- max_connections_held: sender connections one collector held open at once (each acked a frame).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fluent.sender import FluentSender  # noqa: E402
+
+from parsers.parse import StreamParser  # noqa: E402
+from parsers.store.connect import Store, connect  # noqa: E402
+from shippers.framing import FramedRecord  # noqa: E402
+
+LEGACY = (
+    "Record {n} of the bootstrap service, step {step}.  $$<SMS_BOOTSTRAP><Mon Jan 14 {h:02d}:{m:02d}:{s:02d}.123 "
+    "2002 Eastern Standard Time><thread=1234 (0x4D2)>"
+)
+# The naive baseline's one regex: message, component, time text, thread.
+NAIVE_PATTERN = re.compile(r"^(?P<message>.*?)\s*\$\$<(?P<component>[^>]*)><(?P<time>[^>]*)><thread=(?P<thread>\d+)")
+SITE = "S01"
+STREAMS = 8
+
+
+def record_text(n: int) -> str:
+    return LEGACY.format(n=n, step=n % 17, h=(n // 3600) % 24, m=(n // 60) % 60, s=n % 60)
+
+
+def shipper_records(count: int) -> list[dict[str, Any]]:
+    records, offsets = [], [0] * STREAMS
+    for n in range(count):
+        stream = n % STREAMS
+        text = record_text(n)
+        records.append({
+            "type": "record", "site": SITE, "host": f"SECSRV{stream:02d}", "path": "C:/SMS_BOOTSTRAP.log",
+            "file_id": f"bench-{stream}", "offset": offsets[stream], "message": text, "encoding": "utf-8",
+            "timezone": "Eastern Standard Time",
+        })
+        offsets[stream] += len(text) + 2
+    return records
+
+
+def packed_frames(records: list[dict[str, Any]], per_frame: int) -> list[bytes]:
+    now = int(time.time())
+    frames = []
+    for first in range(0, len(records), per_frame):
+        batch = records[first : first + per_frame]
+        entries = b"".join(msgpack.packb([now, record]) for record in batch)
+        options = {"chunk": f"c{first}", "size": len(batch)}
+        frames.append(msgpack.packb([f"bootwatch.{SITE}", entries, options], use_bin_type=True))
+    return frames
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Collector:
+    def __init__(self, workdir: Path, *args: str, config: str = "") -> None:
+        self.port, self.metrics_port = free_port(), free_port()
+        config_path = workdir / f"collector-{self.port}.toml"
+        config_path.write_text(
+            config + f'\n[observability]\nmetrics_listen = "127.0.0.1:{self.metrics_port}"\nstats_interval_s = 3600\n'
+        )
+        command = [
+            sys.executable, "-m", "bootwatch", "collect", "--listen", f"127.0.0.1:{self.port}",
+            "--state-dir", str(workdir / f"state-{self.port}"), "--config", str(config_path),
+            "--log-level", "WARNING", *args,
+        ]
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("collector did not start") from None
+                time.sleep(0.05)
+
+    def metrics(self) -> dict[str, float]:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            lines = answer.read().decode().splitlines()
+        return {
+            name.removeprefix("bootwatch_collector_"): float(value)
+            for name, value in (line.split(" ") for line in lines if line and not line.startswith("#"))
+        }
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def wait_counted(self, total: int, timeout_s: float) -> float:
+        """Wait until the sink counted `total` records; returns when (monotonic)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            seen = self.metrics()
+            if seen["records_indexed_total"] + seen["records_deduplicated_total"] >= total:
+                return time.monotonic()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {seen['records_indexed_total']:.0f} of {total} records in time")
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def send_all(port: int, frames: list[bytes], connections: int) -> None:
+    """Each connection sends its share of frames, waiting for every ack (as shippers do)."""
+
+    def one(share: list[bytes]) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+            unpacker = msgpack.Unpacker()
+            for frame in share:
+                sock.sendall(frame)
+                while True:
+                    acked = next(unpacker, None)
+                    if acked is not None:
+                        break
+                    unpacker.feed(sock.recv(65536))
+
+    threads = [threading.Thread(target=one, args=(frames[index::connections],)) for index in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+# ----------------------------------------------------------------------------- measurements
+
+
+def measure_collector(workdir: Path, records: list[dict[str, Any]], *args: str) -> tuple[float, float]:
+    """(records/s wall, records per collector CPU second) through one collector."""
+    frames = packed_frames(records, per_frame=500)
+    collector = Collector(workdir, *args)
+    try:
+        cpu_before = collector.cpu_s()
+        started = time.monotonic()
+        send_all(collector.port, frames, connections=4)
+        finished = collector.wait_counted(len(records), timeout_s=600)
+        cpu = collector.cpu_s() - cpu_before
+    finally:
+        collector.close()
+    return len(records) / (finished - started), len(records) / max(cpu, 1e-9)
+
+
+def parsed_documents(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    parsers: dict[str, StreamParser] = {}
+    documents: list[dict[str, Any]] = []
+    for record in records:
+        parser = parsers.setdefault(record["file_id"], StreamParser(
+            site=SITE, host=record["host"], path=record["path"], file_id=record["file_id"],
+            timezone=record["timezone"],
+        ))
+        documents.extend(parser.push(FramedRecord(record["offset"], len(record["message"]) + 2, record["message"])))
+    for parser in parsers.values():
+        documents.extend(parser.flush())
+    return documents
+
+
+def count_logs(store: Store) -> int:
+    client = store.client
+    if not client.indices.exists(index="bootwatch-logs-*"):
+        return 0
+    return int(client.count(index="bootwatch-logs-*")["count"])
+
+
+def measure_direct_bulk(documents: list[dict[str, Any]]) -> float:
+    from elasticsearch import helpers
+
+    from parsers.schema import document_id, index_for
+
+    actions = [
+        {
+            "_op_type": "create", "_index": index_for(doc["@timestamp"]),
+            "_id": document_id(SITE, doc["sms"]["log"]["file_id"], doc["log"]["offset"]), "_source": doc,
+        }
+        for doc in documents
+    ]
+    with connect() as store:
+        from parsers.store.templates import install_templates
+
+        install_templates(store)
+        started = time.monotonic()
+        helpers.bulk(store.client, actions, chunk_size=1000)
+        return len(actions) / (time.monotonic() - started)
+
+
+def measure_engine(workdir: Path, records: list[dict[str, Any]]) -> float:
+    with connect() as store:
+        rate, _cpu = measure_collector(workdir, records, "--es-url", store.url)
+        return rate
+
+
+def naive_receiver(port_file: str, es_url: str, total: int) -> None:
+    """The baseline's receiver: one regex per record and `helpers.bulk`, nothing else."""
+    from elasticsearch import helpers
+
+    with connect(es_url) as store, socket.create_server(("127.0.0.1", 0)) as server:
+        Path(port_file).write_text(str(server.getsockname()[1]))
+        connection, _peer = server.accept()
+        unpacker = msgpack.Unpacker(raw=False)
+        batch: list[dict[str, Any]] = []
+        done = 0
+        while done < total:
+            data = connection.recv(262144)
+            if not data:
+                break
+            unpacker.feed(data)
+            for _tag, _time, record in unpacker:
+                match = NAIVE_PATTERN.match(record["message"])
+                fields = match.groupdict() if match else {"message": record["message"]}
+                batch.append({"_index": "naive-logs", "_source": fields})
+                if len(batch) == 1000:
+                    helpers.bulk(store.client, batch)
+                    done += len(batch)
+                    batch = []
+            if batch and done + len(batch) >= total:
+                helpers.bulk(store.client, batch)
+                done += len(batch)
+                batch = []
+
+
+def measure_baseline(workdir: Path, records: list[dict[str, Any]]) -> float:
+    with connect() as store:
+        port_file = workdir / "naive.port"
+        receiver = subprocess.Popen(
+            [sys.executable, __file__, "--naive-receiver", str(port_file), store.url, str(len(records))], cwd=ROOT
+        )
+        while not port_file.exists() or not port_file.read_text():
+            time.sleep(0.02)
+        sender = FluentSender("bootwatch", host="127.0.0.1", port=int(port_file.read_text()), bufmax=1 << 30)
+        started = time.monotonic()
+        for record in records:
+            sender.emit(SITE, {"message": record["message"], "host": record["host"]})
+        sender.close()
+        receiver.wait(600)
+        return len(records) / (time.monotonic() - started)
+
+
+def measure_latency(workdir: Path, rate: int, seconds: float) -> tuple[float, float]:
+    """Send `rate` records/s for `seconds` into the engine; p50 and p99 of send -> searchable."""
+    records = shipper_records(int(rate * seconds))
+    per_frame = max(1, rate // 100)  # a frame every 10 ms
+    frames = packed_frames(records, per_frame)
+    with connect() as store:
+        collector = Collector(workdir, "--es-url", store.url)
+        sent_at: list[float] = []
+        polls: list[tuple[float, int]] = []
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.is_set():
+                polls.append((time.monotonic(), count_logs(store)))
+                time.sleep(0.02)
+
+        poller = threading.Thread(target=poll)
+        try:
+            with socket.create_connection(("127.0.0.1", collector.port), timeout=60) as sock:
+                unpacker = msgpack.Unpacker()
+                poller.start()
+                start = time.monotonic()
+                for number, frame in enumerate(frames):
+                    time.sleep(max(0.0, start + number * 0.01 - time.monotonic()))
+                    sent_at.extend([time.monotonic()] * per_frame)
+                    sock.sendall(frame)
+                    while next(unpacker, None) is None:
+                        unpacker.feed(sock.recv(65536))
+            deadline = time.monotonic() + 60
+            while (not polls or polls[-1][1] < len(records)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            if poller.is_alive():
+                poller.join()
+            collector.close()
+    latencies, poll_index = [], 0
+    for index, sent in enumerate(sent_at[: len(records)]):
+        while poll_index < len(polls) and polls[poll_index][1] <= index:
+            poll_index += 1
+        if poll_index == len(polls):
+            break
+        latencies.append(polls[poll_index][0] - sent)
+    quantiles = statistics.quantiles(latencies, n=100)
+    return quantiles[49], quantiles[98]
+
+
+def measure_connections(workdir: Path, wanted: int) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, wanted * 2 + 256)), hard))
+    collector = Collector(workdir, "--sink", "null", config=f"[limits]\nmax_connections = {wanted + 100}\n")
+    sockets: list[socket.socket] = []
+    try:
+        frame = packed_frames(shipper_records(1), 1)[0]
+        for _ in range(wanted):
+            sock = socket.create_connection(("127.0.0.1", collector.port), timeout=30)
+            sock.sendall(frame)
+            sockets.append(sock)
+        for sock in sockets:
+            unpacker = msgpack.Unpacker()
+            while next(unpacker, None) is None:
+                unpacker.feed(sock.recv(1024))
+        return int(collector.metrics()["connections_open"])
+    finally:
+        for sock in sockets:
+            sock.close()
+        collector.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="a run under 30 seconds")
+    parser.add_argument("--naive-receiver", nargs=3, metavar=("PORT_FILE", "ES_URL", "TOTAL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.naive_receiver:
+        naive_receiver(args.naive_receiver[0], args.naive_receiver[1], int(args.naive_receiver[2]))
+        return
+    null_records = 20_000 if args.quick else 200_000
+    engine_records = 3_000 if args.quick else 20_000
+    latency_seconds = 4 if args.quick else 20
+    repeats = 1 if args.quick else 3
+    records = shipper_records(null_records)
+    engine_set = records[:engine_records]
+    documents = parsed_documents(engine_set)
+    null_rates, null_cpu_rates, engine_rates, direct_rates = [], [], [], []
+    with tempfile.TemporaryDirectory() as folder:
+        workdir = Path(folder)
+        for _ in range(repeats):  # alternate, median of several: the machine is shared and noisy
+            rate, cpu_rate = measure_collector(workdir, records, "--sink", "null")
+            null_rates.append(rate)
+            null_cpu_rates.append(cpu_rate)
+            engine_rates.append(measure_engine(workdir, engine_set))
+            direct_rates.append(measure_direct_bulk(documents))
+        baseline = measure_baseline(workdir, engine_set)
+        p50, p99 = measure_latency(workdir, 1000, latency_seconds)
+        held = measure_connections(workdir, 2000)
+    engine, direct = statistics.median(engine_rates), statistics.median(direct_rates)
+    result = {
+        "bench": "pipeline_throughput",
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "params": {
+            "null_sink_records": null_records, "engine_records": engine_records, "latency_rate": 1000,
+            "latency_seconds": latency_seconds, "repeats": repeats, "connections_wanted": 2000, "quick": args.quick,
+        },
+        "metrics": {
+            "null_sink_records_per_s": round(statistics.median(null_rates), 1),
+            "null_sink_records_per_cpu_s": round(statistics.median(null_cpu_rates), 1),
+            "engine_records_per_s": round(engine, 1),
+            "engine_direct_bulk_records_per_s": round(direct, 1),
+            "engine_ratio_vs_direct_bulk": round(engine / direct, 3),
+            "baseline_records_per_s": round(baseline, 1),
+            "p50_latency_s": round(p50, 3),
+            "p99_latency_s": round(p99, 3),
+            "max_connections_held": held,
+        },
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

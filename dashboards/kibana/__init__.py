@@ -1,0 +1,1 @@
+"""Kibana: generated saved objects (NDJSON), alerting rule payloads, and the import into Kibana."""

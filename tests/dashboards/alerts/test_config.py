@@ -1,0 +1,94 @@
+"""Alert config: channels by type, unknown keys refused, one message naming the key and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dashboards.alerts.config import (
+    AlertConfigError,
+    EmailChannel,
+    LogChannel,
+    WebhookChannel,
+    load_alert_config,
+)
+
+
+def _config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "alerts.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_no_config_file_means_one_log_channel_on_stderr() -> None:
+    config = load_alert_config(None)
+    assert config.channel == [LogChannel(type="log")]
+    assert config.channel[0].stream == "stderr"
+    assert config.queries is None
+
+
+def test_each_channel_type_is_read_with_its_settings(tmp_path: Path) -> None:
+    config = load_alert_config(
+        _config(
+            tmp_path,
+            """
+queries = ["silent-install-failures"]
+[[channel]]
+type = "log"
+name = "console"
+[[channel]]
+type = "webhook"
+name = "ops-hook"
+url = "http://127.0.0.1:9/hook"
+attempts = 5
+[[channel]]
+type = "email"
+name = "ops-mail"
+host = "smtp.example.net"
+port = 587
+starttls = true
+sender = "bootwatch@example.net"
+to = ["admins@example.net"]
+""",
+        )
+    )
+    console, hook, mail = config.channel
+    assert isinstance(console, LogChannel) and console.name == "console"
+    assert isinstance(hook, WebhookChannel) and hook.attempts == 5
+    assert isinstance(mail, EmailChannel) and mail.starttls and mail.port == 587
+    assert config.queries == ["silent-install-failures"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[[channel]]\ntype = "webhook"\nname = "h"\nurl = "http://x/"\ncolour = "red"\n',
+            r"channel\[0\]\.colour: unknown key: remove it or fix its spelling",
+        ),
+        ('[[channel]]\ntype = "webhook"\nname = "h"\n', r"channel\[0\]\.url: required key is missing: add it"),
+        ('[[channel]]\ntype = "pager"\n', r"channel\[0\]: type must be one of log, webhook, email"),
+        ('[[channel]]\nname = "x"\n', r"channel\[0\]: every \[\[channel\]\] needs type"),
+        ('qeuries = ["x"]\n', r"qeuries: unknown key"),
+        (
+            '[[channel]]\ntype = "email"\nname = "m"\nhost = "h"\nsender = "a@b"\nto = ["c@d"]\nusername = "u"\n',
+            r"channel\[0\]: .*username and password go together",
+        ),
+        (
+            '[[channel]]\ntype = "log"\nname = "a"\n[[channel]]\ntype = "log"\nname = "a"\n',
+            "channel names must be unique",
+        ),
+    ],
+)
+def test_a_bad_config_is_one_line_naming_the_key_and_the_fix(tmp_path: Path, text: str, message: str) -> None:
+    path = _config(tmp_path, text)
+    with pytest.raises(AlertConfigError, match=message) as caught:
+        load_alert_config(path)
+    assert "\n" not in str(caught.value)
+    assert str(path) in str(caught.value)
+
+
+def test_a_missing_config_file_names_the_flag(tmp_path: Path) -> None:
+    with pytest.raises(AlertConfigError, match="fix --config"):
+        load_alert_config(tmp_path / "nope.toml")

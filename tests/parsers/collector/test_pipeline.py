@@ -1,0 +1,173 @@
+"""The pipeline: spool -> re-frame -> parse -> sink, with restarts, dead letters and a store outage."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from parsers.collector.metrics import Metrics
+from parsers.collector.pipeline import Pipeline
+from parsers.collector.records import line_stream, stream_file_id
+from parsers.collector.sinks import NullSink, SinkResult, SinkUnavailable, id_of
+from parsers.forward.modes import decode_frame
+from parsers.lifecycle.rules import load_rules
+from parsers.schema import HeartbeatDocument, LogDocument, document_id
+from parsers.spool import Spool, SpoolInput
+
+LEGACY = "SMS_BOOTSTRAP started.  $$<SMS_BOOTSTRAP><Mon Jan 14 10:00:{s:02d}.123 2002 Eastern Standard Time><thread=1234 (0x4D2)>"
+CMTRACE_HEAD = "<![LOG[Installing the secondary site"
+CMTRACE_TAIL = ']LOG]!><time="10:00:01.000+300" date="01-14-2002" component="setup" context="" type="1" thread="12" file="x.cpp:1">'
+
+
+def shipper_record(offset: int, text: str, site: str = "S01") -> dict[str, Any]:
+    return {
+        "type": "record", "site": site, "host": "SECSRV01", "path": "C:/SMS_BOOTSTRAP.log", "file_id": "fid1",
+        "offset": offset, "message": text, "encoding": "utf-8", "timezone": "Eastern Standard Time",
+    }
+
+
+def spool_frame(spool: Spool, tag: str, records: list[dict[str, Any]]) -> None:
+    frame = decode_frame([tag, [[1700000000, record] for record in records]], max_decompressed_bytes=10**8,
+                         line_stream=line_stream)
+    assert spool.append([SpoolInput(frame.tag, frame.entries, frame.record_count, frame.line_bytes)])
+
+
+def run_until(pipeline: Pipeline, done: Callable[[], bool], timeout_s: float = 10) -> None:
+    thread = threading.Thread(target=pipeline.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not done() and time.monotonic() < deadline:
+        pipeline.wake.set()
+        time.sleep(0.02)
+    pipeline.stop()
+    thread.join(timeout_s)
+    assert done(), "the pipeline did not get there in time"
+
+
+def new_pipeline(spool: Spool, sink: Any, **options: Any) -> Pipeline:
+    return Pipeline(spool, sink, Metrics(), rules=load_rules(), reframe_flush_s=0.2, **options)
+
+
+def open_spool(tmp_path: Path) -> Spool:
+    return Spool(tmp_path / "spool.sqlite3", max_bytes=10**8, retain_bytes=10**8)
+
+
+def test_shipper_records_become_valid_documents_with_their_own_ids(tmp_path: Path) -> None:
+    spool, sink = open_spool(tmp_path), NullSink()
+    spool_frame(spool, "bootwatch.S01", [shipper_record(n * 100, LEGACY.format(s=n)) for n in range(3)])
+    documents: list[dict[str, Any]] = []
+    original_write = sink.write
+
+    def keep(batch: list[dict[str, Any]]) -> SinkResult:
+        documents.extend(batch)
+        return original_write(batch)
+
+    sink.write = keep  # type: ignore[method-assign]
+    pipeline = new_pipeline(spool, sink)
+    run_until(pipeline, lambda: len(sink.ids) == 3)
+    for document in documents:
+        LogDocument.model_validate(document)
+    assert sink.ids == {document_id("S01", "fid1", n * 100) for n in range(3)}
+    assert documents[0]["@timestamp"] == "2002-01-14T15:00:00.123Z"
+    assert spool.drained_seq == 1
+
+
+def test_lines_of_a_multiline_cmtrace_record_sent_one_per_record_become_one_document(tmp_path: Path) -> None:
+    spool, sink = open_spool(tmp_path), NullSink()
+    origin = {"site": "S02", "host": "SECSRV02", "path": "C:/ConfigMgrSetup.log"}
+    spool_frame(spool, "fluentbit", [{"log": CMTRACE_HEAD, **origin}])
+    spool_frame(spool, "fluentbit", [{"log": CMTRACE_TAIL, **origin}, {"log": "plain line", **origin}])
+    documents: list[dict[str, Any]] = []
+    original_write = sink.write
+    sink.write = lambda batch: (documents.extend(batch), original_write(batch))[1]  # type: ignore[method-assign]
+    pipeline = new_pipeline(spool, sink)
+    run_until(pipeline, lambda: len(sink.ids) == 2)
+    first, second = sorted(documents, key=lambda document: document["log"]["offset"])
+    assert first["event"]["original"] == CMTRACE_HEAD + "\n" + CMTRACE_TAIL
+    assert first["sms"]["log"]["format"] == "cmtrace"
+    file_id = stream_file_id("S02\x1fSECSRV02\x1fC:/ConfigMgrSetup.log")
+    assert first["sms"]["log"]["file_id"] == second["sms"]["log"]["file_id"] == file_id
+    assert second["log"]["offset"] == len(CMTRACE_HEAD) + 1 + len(CMTRACE_TAIL) + 1
+    assert second["message"] == "plain line"
+
+
+def test_a_restart_replays_from_the_cursor_and_yields_the_same_ids(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    origin = {"site": "S03", "host": "H", "path": "C:/x.log"}
+    for n in range(4):
+        spool_frame(spool, "fb", [{"log": f"line {n}", **origin}])
+    spool_frame(spool, "fb", [{"log": CMTRACE_HEAD, **origin}])  # held until the stream goes idle
+    first_sink = NullSink()
+    run_until(new_pipeline(spool, first_sink), lambda: len(first_sink.ids) == 5)
+    # A new process: a fresh sink that replays everything retained, as the embedded engine is rebuilt.
+    replay_sink = NullSink()
+    run_until(new_pipeline(spool, replay_sink, replay_retained=True), lambda: len(replay_sink.ids) == 5)
+    assert replay_sink.ids == first_sink.ids
+
+
+def test_frames_after_the_cursor_are_read_again_after_a_crash_without_duplicates(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    spool_frame(spool, "bootwatch.S01", [shipper_record(n, LEGACY.format(s=n)) for n in range(5)])
+    sink = NullSink()
+    run_until(new_pipeline(spool, sink), lambda: len(sink.ids) == 5)
+    spool.mark_drained(0)  # as if the process died before moving the cursor
+    spool.drained_seq = 0
+    again = new_pipeline(spool, sink)
+    run_until(again, lambda: again.metrics.records_deduplicated == 5)
+    assert len(sink.ids) == 5
+
+
+def test_bad_records_are_dead_lettered_and_the_stream_goes_on(tmp_path: Path) -> None:
+    spool, sink = open_spool(tmp_path), NullSink()
+    bad = shipper_record(-5, "x")
+    spool_frame(spool, "bootwatch.S01", [bad, {"no": "text"}, shipper_record(0, LEGACY.format(s=1))])
+    pipeline = new_pipeline(spool, sink)
+    run_until(pipeline, lambda: len(sink.ids) == 1 and len(sink.dead) == 2)
+    assert [dead.record for dead in sink.dead] == [bad, {"no": "text"}]
+    assert "offset" in sink.dead[0].reason
+    assert pipeline.metrics.records_dead_lettered == 2
+
+
+def test_heartbeats_become_heartbeat_documents(tmp_path: Path) -> None:
+    spool, sink = open_spool(tmp_path), NullSink()
+    beat = {
+        "type": "heartbeat", "site": "S01", "host": "SECSRV01", "shipper_version": "0.1.0",
+        "files": [{"path": "C:/SMS_BOOTSTRAP.log", "file_id": "fid1", "size": 10, "offset": 10}],
+        "queue_bytes": 0, "queue_records": 0, "heartbeat_s": 30,
+    }
+    spool_frame(spool, "bootwatch.heartbeat", [beat])
+    pipeline = new_pipeline(spool, sink)
+    run_until(pipeline, lambda: len(sink.heartbeats) == 1)
+    document = HeartbeatDocument.model_validate(sink.heartbeats[0])
+    assert (document.site, document.host, document.files[0].offset) == ("S01", "SECSRV01", 10)
+
+
+class FlakySink(NullSink):
+    """A store that is down for its first `down_for` writes (a real outage is tested end to end)."""
+
+    def __init__(self, down_for: int) -> None:
+        super().__init__()
+        self.down_for = down_for
+
+    def write(self, documents: list[dict[str, Any]]) -> SinkResult:
+        if self.down_for > 0:
+            self.down_for -= 1
+            raise SinkUnavailable("connection refused")
+        return super().write(documents)
+
+
+def test_the_cursor_waits_while_the_sink_is_down(tmp_path: Path) -> None:
+    spool, sink = open_spool(tmp_path), FlakySink(down_for=2)
+    spool_frame(spool, "bootwatch.S01", [shipper_record(0, LEGACY.format(s=1))])
+    pipeline = new_pipeline(spool, sink, retry_max_s=0.05)
+    run_until(pipeline, lambda: len(sink.ids) == 1)
+    assert pipeline.metrics.store_errors == 2
+    assert spool.stats().pending_frames == 0
+
+
+def test_ids_match_the_store_writer_ids(tmp_path: Path) -> None:
+    document = {"sms": {"site": {"code": "S01"}, "log": {"file_id": "f"}}, "log": {"offset": 7}}
+    assert id_of(document) == document_id("S01", "f", 7)
