@@ -45,11 +45,14 @@ from parsers.store.connect import Store, connect  # noqa: E402
 from shippers.framing import FramedRecord  # noqa: E402
 
 LEGACY = (
-    "Record {n} of the bootstrap service, step {step}.  $$<SMS_BOOTSTRAP><Mon Jan 14 {h:02d}:{m:02d}:{s:02d}.123 "
+    "Record {n} of the bootstrap service, step {step}.  "
+    "$$<SMS_BOOTSTRAP><Mon Jan 14 {h:02d}:{m:02d}:{s:02d}.123 "
     "2002 Eastern Standard Time><thread=1234 (0x4D2)>"
 )
 # The naive baseline's one regex: message, component, time text, thread.
-NAIVE_PATTERN = re.compile(r"^(?P<message>.*?)\s*\$\$<(?P<component>[^>]*)><(?P<time>[^>]*)><thread=(?P<thread>\d+)")
+NAIVE_PATTERN = re.compile(
+    r"^(?P<message>.*?)\s*\$\$<(?P<component>[^>]*)><(?P<time>[^>]*)><thread=(?P<thread>\d+)"
+)
 SITE = "S01"
 STREAMS = 8
 
@@ -63,11 +66,19 @@ def shipper_records(count: int) -> list[dict[str, Any]]:
     for n in range(count):
         stream = n % STREAMS
         text = record_text(n)
-        records.append({
-            "type": "record", "site": SITE, "host": f"SECSRV{stream:02d}", "path": "C:/SMS_BOOTSTRAP.log",
-            "file_id": f"bench-{stream}", "offset": offsets[stream], "message": text, "encoding": "utf-8",
-            "timezone": "Eastern Standard Time",
-        })
+        records.append(
+            {
+                "type": "record",
+                "site": SITE,
+                "host": f"SECSRV{stream:02d}",
+                "path": "C:/SMS_BOOTSTRAP.log",
+                "file_id": f"bench-{stream}",
+                "offset": offsets[stream],
+                "message": text,
+                "encoding": "utf-8",
+                "timezone": "Eastern Standard Time",
+            }
+        )
         offsets[stream] += len(text) + 2
     return records
 
@@ -97,14 +108,28 @@ class Collector:
         self.port, self.metrics_port = free_port(), free_port()
         config_path = workdir / f"collector-{self.port}.toml"
         config_path.write_text(
-            config + f'\n[observability]\nmetrics_listen = "127.0.0.1:{self.metrics_port}"\nstats_interval_s = 3600\n'
+            config
+            + f'\n[observability]\nmetrics_listen = "127.0.0.1:{self.metrics_port}"\n'
+            + "stats_interval_s = 3600\n"
         )
         command = [
-            sys.executable, "-m", "bootwatch", "collect", "--listen", f"127.0.0.1:{self.port}",
-            "--state-dir", str(workdir / f"state-{self.port}"), "--config", str(config_path),
-            "--log-level", "WARNING", *args,
+            sys.executable,
+            "-m",
+            "bootwatch",
+            "collect",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "--state-dir",
+            str(workdir / f"state-{self.port}"),
+            "--config",
+            str(config_path),
+            "--log-level",
+            "WARNING",
+            *args,
         ]
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -162,7 +187,9 @@ def send_all(port: int, frames: list[bytes], connections: int) -> None:
                         break
                     unpacker.feed(sock.recv(65536))
 
-    threads = [threading.Thread(target=one, args=(frames[index::connections],)) for index in range(connections)]
+    threads = [
+        threading.Thread(target=one, args=(frames[index::connections],)) for index in range(connections)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -191,11 +218,19 @@ def parsed_documents(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     parsers: dict[str, StreamParser] = {}
     documents: list[dict[str, Any]] = []
     for record in records:
-        parser = parsers.setdefault(record["file_id"], StreamParser(
-            site=SITE, host=record["host"], path=record["path"], file_id=record["file_id"],
-            timezone=record["timezone"],
-        ))
-        documents.extend(parser.push(FramedRecord(record["offset"], len(record["message"]) + 2, record["message"])))
+        parser = parsers.setdefault(
+            record["file_id"],
+            StreamParser(
+                site=SITE,
+                host=record["host"],
+                path=record["path"],
+                file_id=record["file_id"],
+                timezone=record["timezone"],
+            ),
+        )
+        documents.extend(
+            parser.push(FramedRecord(record["offset"], len(record["message"]) + 2, record["message"]))
+        )
     for parser in parsers.values():
         documents.extend(parser.flush())
     return documents
@@ -215,8 +250,10 @@ def measure_direct_bulk(documents: list[dict[str, Any]]) -> float:
 
     actions = [
         {
-            "_op_type": "create", "_index": index_for(doc["@timestamp"]),
-            "_id": document_id(SITE, doc["sms"]["log"]["file_id"], doc["log"]["offset"]), "_source": doc,
+            "_op_type": "create",
+            "_index": index_for(doc["@timestamp"]),
+            "_id": document_id(SITE, doc["sms"]["log"]["file_id"], doc["log"]["offset"]),
+            "_source": doc,
         }
         for doc in documents
     ]
@@ -268,7 +305,8 @@ def measure_baseline(workdir: Path, records: list[dict[str, Any]]) -> float:
     with connect() as store:
         port_file = workdir / "naive.port"
         receiver = subprocess.Popen(
-            [sys.executable, __file__, "--naive-receiver", str(port_file), store.url, str(len(records))], cwd=ROOT
+            [sys.executable, __file__, "--naive-receiver", str(port_file), store.url, str(len(records))],
+            cwd=ROOT,
         )
         while not port_file.exists() or not port_file.read_text():
             time.sleep(0.02)
@@ -353,7 +391,9 @@ def measure_connections(workdir: Path, wanted: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="a run under 30 seconds")
-    parser.add_argument("--naive-receiver", nargs=3, metavar=("PORT_FILE", "ES_URL", "TOTAL"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--naive-receiver", nargs=3, metavar=("PORT_FILE", "ES_URL", "TOTAL"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.naive_receiver:
         naive_receiver(args.naive_receiver[0], args.naive_receiver[1], int(args.naive_receiver[2]))
@@ -383,8 +423,13 @@ def main() -> None:
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
         "params": {
-            "null_sink_records": null_records, "engine_records": engine_records, "latency_rate": 1000,
-            "latency_seconds": latency_seconds, "repeats": repeats, "connections_wanted": 2000, "quick": args.quick,
+            "null_sink_records": null_records,
+            "engine_records": engine_records,
+            "latency_rate": 1000,
+            "latency_seconds": latency_seconds,
+            "repeats": repeats,
+            "connections_wanted": 2000,
+            "quick": args.quick,
         },
         "metrics": {
             "null_sink_records_per_s": round(statistics.median(null_rates), 1),

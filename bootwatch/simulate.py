@@ -46,7 +46,6 @@ from bootwatch import _simrender as r
 
 STALL_WINDOW_S = 7200
 DEFAULT_START = datetime(2002, 10, 25, 6, 0, tzinfo=UTC)
-MAX_SITES = 2600 - 1
 # Sites installed from this year on are ConfigMgr style (layout C, CMTrace); earlier ones SMS 2.0 style.
 CONFIGMGR_FROM_YEAR = 2007
 # The data spans at least this long, and longer when needed to hold a DST transition of some zone.
@@ -60,7 +59,6 @@ APPEND = "append"
 ROTATE = "rotate"
 
 Outcome = Literal["succeeded", "failed_unreported", "stalled", "in_progress"]
-OUTCOMES: tuple[Outcome, ...] = ("succeeded", "failed_unreported", "stalled", "in_progress")
 
 # One block of ten consecutive sites always holds every scenario (shuffled per block and seed):
 # (outcome of the latest attempt, whether an earlier attempt failed first).
@@ -77,11 +75,18 @@ _SCENARIO_BLOCK: tuple[tuple[Outcome, bool], ...] = (
     ("in_progress", False),
 )
 _SITE_LETTERS = "STUVWXYZABCDEFGHIJKLMNOPQR"
+# Codes are a letter and two digits, S01 first (S00 is never used).
+MAX_SITES = len(_SITE_LETTERS) * 100 - 1
 _BOOTSTRAP_NAMES = ("Sms_bootstrap.log", "Bootstrap.log", "SMSBootstrap.log", "SMS_BOOTSTRAP.log")
 _PARENTS = (("CEN", "SMSCENTRAL01"), ("P01", "SMS-PRIMARY1"), ("PR2", "SMSPRI-EAST"))
 _ACCENTED_PARENTS = (("PRF", "SMS-ORLÉANS"), ("PDE", "SMS-MÜNCHEN"), ("PBR", "SMS-SÃOPAULO"))
 _NORMAL_SIZE_LIMIT = 250_000  # ConfigMgr default
-# An attempt still in progress starts within this long before the end of the data.
+# Busy despooler logs of some sites rotate at a scaled-down limit, so rotations (and a replaced older
+# `.lo_`) happen within the few hundred records a simulated site writes.
+_ROTATING_SIZE_LIMITS = (3000, 4500)
+# An attempt still in progress started at most this long before the end of the data (or within the
+# stall window when that is shorter); its zone does not fall back within _IN_PROGRESS_ROOM of the end.
+_IN_PROGRESS_LEAD = timedelta(minutes=100)
 _IN_PROGRESS_ROOM = timedelta(hours=3)
 
 
@@ -366,12 +371,16 @@ class _SiteWriter:
         message = template.format(**values)
         return self.record(role, message, level, code.format(**values) if code else None, action)
 
-    def record(self, role: str, message: str, level: str, code: str | None, action: str | None) -> datetime:
-        layout = self.layouts[role]
+    def leave_repeated_hour(self, layout: r.FileLayout) -> None:
+        """Move the clock past a fall-back's repeated hour when the layout cannot say which one it is."""
         if layout.zoneless:
             for low, high in self.ambiguous:
                 if low <= self.clock < high:
                     self.clock = high + timedelta(seconds=self.rng.uniform(5, 120))
+
+    def record(self, role: str, message: str, level: str, code: str | None, action: str | None) -> datetime:
+        layout = self.layouts[role]
+        self.leave_repeated_hour(layout)
         stated = r.quantize(self.clock, layout.style)
         text = r.render(layout, self.zone, stated, message, self.threads[role], level)
         # What the parsers make of it: `@timestamp` keeps milliseconds.
@@ -490,7 +499,7 @@ def _plan_site(
         writer.clock = latest_start
     _write_attempt(writer, setting, setting.outcome, deadline=end - timedelta(seconds=60))
     if setting.outcome == "succeeded":
-        _write_chatter(writer, setting, end)
+        _write_chatter(writer, end)
     timezone = zone.iana if rng.random() < 0.5 else zone.zone_id
     return SitePlan(
         site=code,
@@ -515,7 +524,7 @@ def _latest_attempt_start(
     """When the latest attempt starts, so that its outcome holds as of the data's end."""
     if setting.outcome == "in_progress":
         # Every record of the attempt stays inside the stall window before the end.
-        room = min(timedelta(seconds=stall_window_s), _IN_PROGRESS_ROOM * 5 / 9)
+        room = min(timedelta(seconds=stall_window_s), _IN_PROGRESS_LEAD)
         return end - room * rng.uniform(0.3, 0.8)
     if setting.crosses_dst:
         return crossing_zones[zone.iana] - timedelta(minutes=rng.uniform(10, 40))
@@ -543,7 +552,7 @@ def _layouts(setting: _SiteSetting, rng: random.Random) -> dict[str, r.FileLayou
     unpadded = k % 3 == 1
     gap = ("  ", "  ", " ", "")[k % 4]
     rotating = succeeded and k % 2 == 0
-    despool_limit = rng.choice((3000, 4500)) if rotating else _NORMAL_SIZE_LIMIT
+    despool_limit = rng.choice(_ROTATING_SIZE_LIMITS) if rotating else _NORMAL_SIZE_LIMIT
     bootstrap_name = _BOOTSTRAP_NAMES[k % len(_BOOTSTRAP_NAMES)]
     layouts: dict[str, r.FileLayout] = {}
     if setting.era == "sms2":
@@ -704,7 +713,7 @@ def _failure_steps(writer: _SiteWriter, setting: _SiteSetting) -> list[c.Step]:
     return steps
 
 
-def _write_chatter(writer: _SiteWriter, setting: _SiteSetting, end: datetime) -> None:
+def _write_chatter(writer: _SiteWriter, end: datetime) -> None:
     """Component logs of an installed site, from its success to the end of the data."""
     rng = writer.rng
     roles = [role for role in ("hman", "despool", "sitecomp", "prov", "smsexec") if role in writer.layouts]
@@ -738,13 +747,8 @@ def _write_chatter(writer: _SiteWriter, setting: _SiteSetting, end: datetime) ->
 
 def _statmsg(writer: _SiteWriter, role: str, layout: r.FileLayout, values: dict[str, Any]) -> str:
     """A `STATMSG:` line; GMTDATE is the record's own instant in UTC, at the layout's precision."""
+    writer.leave_repeated_hour(layout)
     stated = r.quantize(writer.clock, layout.style)
-    # A zone-less record moved out of a repeated hour moves its GMTDATE with it.
-    if layout.zoneless:
-        for low, high in writer.ambiguous:
-            if low <= writer.clock < high:
-                writer.clock = high + timedelta(seconds=writer.rng.uniform(5, 120))
-                stated = r.quantize(writer.clock, layout.style)
     message_id = writer.rng.choice(c.STATMSG_IDS[role])
     strings = [values["site"], values["parent"], "", "", "", "", "", "", "", ""]
     insertions = " ".join(f'ISTR{position}="{text}"' for position, text in enumerate(strings))

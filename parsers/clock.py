@@ -15,12 +15,16 @@ that state a bias are checked only against a STATMSG line that itself states a b
 offset equal to the bias read with the opposite sign means the writer used east-positive offsets,
 and the sign is flipped for the file.
 
-Conversions are cached per (zone, local minute): the hot path formats only the seconds.
+Conversions are cached per (zone, local hour), per file and for all files at once (uncorrected
+zones convert alike everywhere): the hot path appends minute and seconds to a cached UTC date-hour.
+An hour holding a DST transition is converted minute by minute. Offsets are whole minutes (a
+zone's pre-1900 local mean time, with seconds, is rounded to the minute).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 from parsers.formats.record import LocalMinute, ParsedRecord
 from parsers.formats.statmsg import zone_offset_from_statmsg
@@ -33,9 +37,13 @@ _CACHE_LIMIT = 8192
 
 # A zone token: None = the host zone, str = a zone name written in the record, int = a bias.
 ZoneToken = None | str | int
-# Cached conversion of one local minute: (UTC "YYYY-MM-DDTHH:MM:" prefix, or None when the offset
-# has seconds and the minute start itself must be kept; the UTC minute start; the zone label).
-_Converted = tuple[str | None, datetime, str]
+# Conversion of one local minute: (UTC "YYYY-MM-DDTHH:MM:" prefix, zone label).
+_Converted = tuple[str, str]
+# Cached per (zone token, local hour): (UTC "YYYY-MM-DDTHH:" prefix when the offset is whole hours,
+# else None; offset in minutes east; zone label).
+_HourEntry = tuple[str | None, int, str]
+_MINUTES_PER_DAY = 1440
+_MINUTE_TEXT = tuple(f"{minute:02d}:" for minute in range(60))
 
 
 class FileClock:
@@ -43,12 +51,15 @@ class FileClock:
 
     def __init__(self, host: ZoneSpec) -> None:
         self._host = host
-        self._cache: dict[tuple[ZoneToken, LocalMinute], _Converted | None] = {}
+        self._hours: dict[tuple[ZoneToken, tuple[int, ...]], _HourEntry] = {}
         self._observed_offset: int | None = None  # east-positive minutes, from the latest STATMSG
         self._observed_at: datetime | None = None  # that STATMSG's GMTDATE (aware UTC)
         self._zone_deltas: dict[str, int] = {}  # zone label -> minutes added to its offset
         self._bias_flip = False
         self._bias_delta = 0
+        self._last_minute: LocalMinute | None = None
+        self._last_token: ZoneToken = None
+        self._last_converted: _Converted | None = None
 
     @property
     def host_label(self) -> str:
@@ -60,24 +71,22 @@ class FileClock:
         if minute is None:
             return None
         token: ZoneToken = record.bias if record.bias is not None else record.zone_name
-        key = (token, minute)
-        if key in self._cache:
-            converted = self._cache[key]
+        # Consecutive records often share zone and minute (the minute tuples are shared objects
+        # from the formats' caches): an identity check skips even the hour lookup.
+        if minute is self._last_minute and token == self._last_token:
+            converted = self._last_converted
         else:
-            converted = self._remember(key, self._convert(token, minute))
+            converted = self._convert(token, minute)
+            self._last_minute, self._last_token, self._last_converted = minute, token, converted
         if converted is None:
             return None
-        prefix, minute_start, label = converted
-        if prefix is not None:
-            return f"{prefix}{record.second:02d}.{record.millis:03d}Z", label
-        moment = minute_start + timedelta(seconds=record.second, milliseconds=record.millis)
-        return _format(moment), label
+        return converted[0] + record.seconds + "Z", converted[1]
 
     def observe_status_message(self, record: ParsedRecord, gmt: datetime) -> None:
         """Compare a STATMSG line's local trailer time with its GMTDATE; correct the zones if needed."""
         if record.minute is None:
             return
-        local = datetime(*record.minute, record.second, record.millis * 1000)
+        local = datetime(*record.minute) + timedelta(seconds=float(record.seconds))
         observed = round(zone_offset_from_statmsg(local, gmt).total_seconds() / 60)
         if abs(observed) > _MAX_OFFSET_MIN:
             return
@@ -100,38 +109,60 @@ class FileClock:
         self._observed_offset, self._observed_at = observed, observed_at
         if changed:
             self._zone_deltas, self._bias_flip, self._bias_delta = zone_deltas, bias_flip, bias_delta
-            self._cache.clear()
+            self._hours.clear()
+            self._last_minute = None
 
     # ------------------------------------------------------------------ conversion
 
-    def _remember(self, key: tuple[ZoneToken, LocalMinute], value: _Converted | None) -> _Converted | None:
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[key] = value
-        return value
-
     def _convert(self, token: ZoneToken, minute: LocalMinute) -> _Converted | None:
-        local = datetime(*minute)
+        key = (token, minute[:4])
+        hour = self._hours.get(key)
+        if hour is None:
+            try:
+                entry = self._hour_entry(token, minute)
+            except (OverflowError, ValueError):
+                # A year-1 or year-9999 local time shifted out of datetime's range: no usable time.
+                return None
+            if entry is None:
+                return self._convert_minute(token, minute)
+            if len(self._hours) >= _CACHE_LIMIT:
+                self._hours.clear()
+            hour = self._hours[key] = entry
+        hour_prefix, offset, label = hour
+        if hour_prefix is not None:
+            return hour_prefix + _MINUTE_TEXT[minute[4]], label
         try:
-            if isinstance(token, int):
-                return self._convert_bias(local, token)
-            zone = self._zone_of(token) or self._host
-            utc = local_to_utc(local, zone)
-            delta = self._zone_delta(zone)
-            if delta:
-                offset = round((local - utc.replace(tzinfo=None)).total_seconds() / 60) + delta
-                return _converted(utc - timedelta(minutes=delta), fixed_offset_zone(offset).label)
-            return _converted(utc, zone.label)
+            return _utc_prefix(minute, offset), label
         except (OverflowError, ValueError):
-            # A year-1 or year-9999 local time shifted out of datetime's range: no usable time.
             return None
 
-    def _convert_bias(self, local: datetime, bias: int) -> _Converted:
-        if not self._bias_flip and not self._bias_delta:
-            return _converted((local + timedelta(minutes=bias)).replace(tzinfo=UTC), bias_label(bias))
-        offset = (bias if self._bias_flip else -bias) + self._bias_delta
-        utc = (local - timedelta(minutes=offset)).replace(tzinfo=UTC)
-        return _converted(utc, fixed_offset_zone(offset).label)
+    def _hour_entry(self, token: ZoneToken, minute: LocalMinute) -> _HourEntry | None:
+        """How a whole local hour converts; None when the zone's offset changes inside it."""
+        hour = minute[:4]
+        if isinstance(token, int):
+            if not self._bias_flip and not self._bias_delta:
+                return _bias_hour_entry(token, hour)
+            offset = (token if self._bias_flip else -token) + self._bias_delta
+            return _hour_entry(hour, offset, fixed_offset_zone(offset).label)
+        zone = self._zone_of(token) or self._host
+        delta = self._zone_delta(zone)
+        if not delta:
+            return _zone_hour_entry(zone, hour)
+        zone_offset = _hour_offset(zone, hour)
+        if zone_offset is None:
+            return None
+        return _hour_entry(hour, zone_offset + delta, fixed_offset_zone(zone_offset + delta).label)
+
+    def _convert_minute(self, token: ZoneToken, minute: LocalMinute) -> _Converted | None:
+        """A minute in an hour where the zone's offset changes (a DST transition): not cached."""
+        zone = self._zone_of(token) or self._host  # only zone tokens reach here: a bias is fixed
+        try:
+            offset = _offset_at(zone, datetime(*minute))
+            delta = self._zone_delta(zone)
+            label = fixed_offset_zone(offset + delta).label if delta else zone.label
+            return _utc_prefix(minute, offset + delta), label
+        except (OverflowError, ValueError):
+            return None
 
     def _zone_of(self, name: str | None) -> ZoneSpec | None:
         return resolve_zone(name) if name else None
@@ -154,12 +185,43 @@ class FileClock:
         return observed - round(claimed.total_seconds() / 60)
 
 
-def _converted(utc: datetime, label: str) -> _Converted:
-    if utc.second or utc.microsecond:
-        return None, utc, label
-    return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:", utc, label
+def _utc_prefix(minute: tuple[int, ...], offset: int) -> str:
+    """"YYYY-MM-DDTHH:MM:" of a local minute at `offset` minutes east of UTC (UTC = local - offset)."""
+    year, month, day, hour, minute_of_hour = minute
+    in_day = hour * 60 + minute_of_hour - offset
+    if not 0 <= in_day < _MINUTES_PER_DAY:
+        shifted = date(year, month, day) + timedelta(days=in_day // _MINUTES_PER_DAY)
+        year, month, day = shifted.year, shifted.month, shifted.day
+        in_day %= _MINUTES_PER_DAY
+    return f"{year:04d}-{month:02d}-{day:02d}T{in_day // 60:02d}:{in_day % 60:02d}:"
 
 
-def _format(moment: datetime) -> str:
-    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
-            f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
+def _hour_entry(hour: tuple[int, ...], offset: int, label: str) -> _HourEntry:
+    if offset % 60:
+        return None, offset, label
+    return _utc_prefix((*hour, 0), offset)[:-3], offset, label
+
+
+# Uncorrected conversions are the same for every stream: cached once for all of them.
+@lru_cache(maxsize=16384)
+def _bias_hour_entry(bias: int, hour: tuple[int, ...]) -> _HourEntry:
+    return _hour_entry(hour, -bias, bias_label(bias))
+
+
+@lru_cache(maxsize=16384)
+def _zone_hour_entry(zone: ZoneSpec, hour: tuple[int, ...]) -> _HourEntry | None:
+    offset = _hour_offset(zone, hour)
+    return None if offset is None else _hour_entry(hour, offset, zone.label)
+
+
+@lru_cache(maxsize=16384)
+def _hour_offset(zone: ZoneSpec, hour: tuple[int, ...]) -> int | None:
+    """The zone's offset through a whole local hour, or None when it changes inside that hour."""
+    start = datetime(*hour)
+    offset = _offset_at(zone, start)
+    return offset if _offset_at(zone, start.replace(minute=59)) == offset else None
+
+
+def _offset_at(zone: ZoneSpec, local: datetime) -> int:
+    utc = local_to_utc(local, zone).replace(tzinfo=None)
+    return round((local - utc).total_seconds() / 60)

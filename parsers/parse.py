@@ -36,7 +36,7 @@ from parsers.clock import FileClock
 from parsers.formats.record import DEFAULT_CONTEXT, FormatContext, ParsedRecord
 from parsers.formats.registry import parse_record
 from parsers.lifecycle.rules import Rules
-from parsers.normalize import DocumentBuilder, status_message
+from parsers.normalize import STATMSG_MARK, DocumentBuilder, status_message
 from parsers.schema import RawRecord, format_utc_millis
 from parsers.times import host_zone
 from shippers.framing import CP1252, UTF8, FramedRecord, RecordFramer, detect_encoding, file_fingerprint
@@ -90,6 +90,8 @@ class StreamParser:
 
     def push(self, record: FramedRecord | RawRecord) -> list[Document]:
         """Parse one framed record; returns the documents now complete (this one and/or held ones)."""
+        if type(record) is FramedRecord:
+            return self.push_text(record.text, record.offset)
         if isinstance(record, RawRecord):
             return self.push_text(record.text, record.offset, record.encoding, record.shipped_at)
         return self.push_text(record.text, record.offset)
@@ -101,7 +103,7 @@ class StreamParser:
         `encoding` names the codec this record was decoded with when it differs from the stream's.
         """
         parsed = parse_record(text, self._context)
-        status = status_message(parsed)
+        status = status_message(parsed) if STATMSG_MARK in parsed.message else None
         if status is not None:
             gmt = status.get("gmt_date")
             if gmt is not None:

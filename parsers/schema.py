@@ -219,7 +219,7 @@ class AlertDocument(Strict):
     state: AttemptState | None = Field(None, description="The attempt's state when the alert fired")
     action: AlertAction = Field(description="raised: started matching; resolved: stopped matching")
     message: str | None = Field(None, description="Human-readable summary sent to the channels")
-    notified: list[Keyword] = Field(default_factory=list, description="Channels notified, e.g. email, webhook")
+    notified: list[Keyword] = Field(default_factory=list, description="Channels notified: email, webhook...")
 
 
 # --------------------------------------------------------------------------- site install attempts

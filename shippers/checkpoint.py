@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FORMAT_VERSION = 1
+# How long a waiting reader sleeps between looks at the sender's health.
+_ROOM_WAIT_S = 0.5
 STATE_FILE = "shipper-state.sqlite3"
 
 
@@ -182,6 +184,8 @@ class BatchQueue:
         self._memory_limit = memory_limit_bytes
         self._disk_limit = disk_limit_bytes
         self._changed = threading.Condition()
+        # Set by the sender: True after an ack, False after a failure (or when it stops).
+        self.sender_healthy = False
 
     @property
     def full(self) -> bool:
@@ -194,8 +198,12 @@ class BatchQueue:
         return self._memory_bytes + store.queued_bytes, self._memory_records + store.queued_records
 
     def put(self, batch: Batch) -> None:
+        """Queue a batch. While the sender is delivering, wait for memory room rather than spill."""
         with self._changed:
             size = len(batch.entries)
+            while (self.sender_healthy and self._store.queued_bytes == 0 and self._memory
+                   and self._memory_bytes + size > self._memory_limit):
+                self._changed.wait(_ROOM_WAIT_S)
             if self._store.queued_bytes == 0 and self._memory_bytes + size <= self._memory_limit:
                 self._memory.append(batch)
                 self._memory_bytes += size
@@ -214,6 +222,11 @@ class BatchQueue:
             if self._memory:
                 return self._memory[0]
             return self._store.oldest()
+
+    def set_sender_healthy(self, healthy: bool) -> None:
+        with self._changed:
+            self.sender_healthy = healthy
+            self._changed.notify_all()
 
     def acknowledge(self, batch: Batch) -> None:
         """The collector acked `batch` (or it held no records): checkpoint it and drop it."""

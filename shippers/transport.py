@@ -21,17 +21,19 @@ import hmac
 import os
 import random
 import socket
-import ssl
 import struct
 import time
 from collections.abc import Callable, Sequence
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 from fluent.sender import EventTime
 
 from shippers.config import AuthConfig, Collector, TlsConfig
+
+if TYPE_CHECKING:
+    import ssl
 
 _RECV_BYTES = 1 << 16
 
@@ -86,7 +88,7 @@ class RecordPacker:
                            *(pack(key) + pack(value) for key, value in fields.items()), pack("offset")])
         message_key = pack("message")
         return b"".join(chain.from_iterable(zip(map(prefix.__add__, map(pack, offsets)),
-                                                map(message_key.__add__, map(pack, texts)))))
+                                                map(message_key.__add__, map(pack, texts)), strict=True)))
 
     def pack_event(self, record: dict[str, Any], at: float) -> bytes:
         """One entry for a single event (a heartbeat)."""
@@ -124,7 +126,12 @@ def _as_bytes(value: Any) -> bytes:
 
 
 class ForwardClient:
-    """One connection at a time to the first collector that answers; `send` returns once acked."""
+    """One connection at a time; `send` returns once the chunk is acked, else raises TransportError.
+
+    Collectors are tried in list order. After a failure on one (refused, dropped, no ack), the
+    next connection starts with the one after it, so a collector that accepts but never acks
+    cannot hold the shipper: the caller retries at once and backs off only after a whole round.
+    """
 
     def __init__(self, collectors: Sequence[Collector], *, tls: TlsConfig, auth: AuthConfig,
                  self_hostname: str, connect_timeout_s: float, ack_timeout_s: float) -> None:
@@ -135,10 +142,17 @@ class ForwardClient:
         self._connect_timeout_s = connect_timeout_s
         self._ack_timeout_s = ack_timeout_s
         self._socket: socket.socket | None = None
+        self._first_to_try = 0
         self.connected_to: Collector | None = None
+
+    @property
+    def collector_count(self) -> int:
+        return len(self._collectors)
 
     @staticmethod
     def _make_tls_context(tls: TlsConfig) -> ssl.SSLContext:
+        import ssl  # only when TLS is on: the module costs memory on a small server
+
         context = ssl.create_default_context(cafile=tls.ca_file or None)
         context.check_hostname = tls.verify_hostname
         if tls.cert_file:
@@ -157,12 +171,16 @@ class ForwardClient:
         """Connect to the first collector that answers (and passes the handshake), in list order."""
         self.close()
         failures = []
-        for collector in self._collectors:
+        count = len(self._collectors)
+        for step in range(count):
+            index = (self._first_to_try + step) % count
+            collector = self._collectors[index]
             try:
                 self._socket = self._open(collector)
             except (OSError, TransportError) as exc:
                 failures.append(f"{collector}: {exc}")
                 continue
+            self._first_to_try = index
             self.connected_to = collector
             return collector
         raise TransportError("no collector answered (" + "; ".join(failures) + ")")
@@ -183,7 +201,8 @@ class ForwardClient:
     def _handshake(self, sock: socket.socket) -> None:
         unpacker = msgpack.Unpacker(raw=True, max_buffer_size=1 << 20)
         helo = self._receive(sock, unpacker, self._connect_timeout_s)
-        if not (isinstance(helo, list) and len(helo) == 2 and helo[0] == b"HELO" and isinstance(helo[1], dict)):
+        if not (isinstance(helo, list) and len(helo) == 2 and helo[0] == b"HELO"
+                and isinstance(helo[1], dict)):
             raise TransportError(f"expected HELO from the collector, got {helo!r:.80}")
         options = helo[1]
         nonce = _as_bytes(options.get(b"nonce", b""))
@@ -202,7 +221,8 @@ class ForwardClient:
             raise TransportError(f"expected PONG from the collector, got {pong!r:.80}")
         _pong, accepted, reason, server_hostname, digest = pong
         if accepted is not True:
-            raise TransportError(f"collector refused the handshake: {_as_bytes(reason).decode(errors='replace')}")
+            why = _as_bytes(reason).decode(errors="replace")
+            raise TransportError(f"collector refused the handshake: {why}")
         expected = sha512_hex(salt, _as_bytes(server_hostname), nonce, key).encode()
         if not hmac.compare_digest(_as_bytes(digest), expected):
             raise TransportError("collector's PONG digest is wrong: it does not hold our shared key")
@@ -238,10 +258,13 @@ class ForwardClient:
             answer = self._receive(sock, msgpack.Unpacker(raw=True, max_buffer_size=1 << 16),
                                    self._ack_timeout_s)
         except (OSError, TransportError) as exc:
-            where = self.connected_to
-            self.close()
-            raise TransportError(f"{where}: {exc}") from None
+            raise self._failed(str(exc)) from None
         if not (isinstance(answer, dict) and answer.get(b"ack") == chunk.encode()):
-            where = self.connected_to
-            self.close()
-            raise TransportError(f"{where}: expected the ack of chunk {chunk}, got {answer!r:.80}")
+            raise self._failed(f"expected the ack of chunk {chunk}, got {answer!r:.80}")
+
+    def _failed(self, reason: str) -> TransportError:
+        """Drop the connection and move on to the next collector; the error to raise."""
+        where = self.connected_to
+        self._first_to_try = (self._first_to_try + 1) % len(self._collectors)
+        self.close()
+        return TransportError(f"{where}: {reason}")

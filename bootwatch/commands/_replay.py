@@ -13,6 +13,7 @@ import heapq
 import json
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bootwatch.commands._store_access import open_store
@@ -181,7 +182,7 @@ def _short_time(value: str | None) -> str:
 class _Tap:
     """Feeds every record passing to the writer to the lifecycle tracker, the clock and the progress bar."""
 
-    def __init__(self, fleet: FleetTracker, progress: Progress | None, task: Any) -> None:
+    def __init__(self, fleet: FleetTracker, progress: Progress | None, task: TaskID | None) -> None:
         self.fleet = fleet
         self.progress = progress
         self.task = task
@@ -196,7 +197,7 @@ class _Tap:
             for position, document in enumerate(
                 parse_file(path, site=site.code, host=site.host, timezone=site.timezone, rules=rules)
             ):
-                if self.progress is not None and position % _PROGRESS_EVERY == 0:
+                if self.progress is not None and self.task is not None and position % _PROGRESS_EVERY == 0:
                     offset = document["log"]["offset"]
                     self.progress.update(self.task, advance=offset - done)
                     done = offset
@@ -204,7 +205,7 @@ class _Tap:
         except OSError as exc:
             self.unreadable.append(path)
             print(f"bootwatch replay: cannot read {path}: {exc.strerror or exc}; skipped", file=sys.stderr)
-        if self.progress is not None:
+        if self.progress is not None and self.task is not None:
             self.progress.update(self.task, advance=max(_size(path) - done, 0))
 
     def site_records(self, site: SiteFolder, rules: Rules) -> Iterator[dict[str, Any]]:
@@ -236,6 +237,18 @@ def _size(path: Path) -> int:
         return 0
 
 
+def _progress_bar() -> Progress:
+    """Bytes of the site folders read so far, on stderr (stdout carries the result)."""
+    return Progress(
+        TextColumn("replay"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
 def replay_folder(options: ReplayOptions, store_args: argparse.Namespace) -> ReplayOutcome:
     """Replay every site folder into the store the arguments select; returns the judged states."""
     sites = discover_sites(options.directory, options.timezone)
@@ -243,29 +256,14 @@ def replay_folder(options: ReplayOptions, store_args: argparse.Namespace) -> Rep
         raise UserError(f"{options.directory} holds no site folder (expected DIR/<SITE>/...)")
     fleet = FleetTracker(stall_window=options.stall_window)
     total_bytes = sum(_size(path) for site in sites for path in site.files)
-    show_progress = sys.stderr.isatty()
     with open_store(store_args) as store:
         try:
             install_templates(store)
             writer = BulkWriter(store)
-            progress = (
-                Progress(
-                    TextColumn("replay"),
-                    BarColumn(),
-                    DownloadColumn(),
-                    TimeRemainingColumn(),
-                    console=Console(stderr=True),
-                    transient=True,
-                )
-                if show_progress
-                else None
-            )
-            if progress is not None:
-                with progress:
-                    tap = _Tap(fleet, progress, progress.add_task("replay", total=total_bytes))
-                    written = writer.write(tap.all_records(sites, options.rules))
-            else:
-                tap = _Tap(fleet, None, None)
+            progress = _progress_bar() if sys.stderr.isatty() else None
+            with progress or nullcontext():
+                task = progress.add_task("replay", total=total_bytes) if progress is not None else None
+                tap = _Tap(fleet, progress, task)
                 written = writer.write(tap.all_records(sites, options.rules))
             as_of = options.as_of or tap.data_end
             latest: dict[str, SiteAttempt] = {}

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bootwatch.errors import UserError
+from parsers.store.connect import add_store_arguments
 
 if TYPE_CHECKING:
     from parsers.collector.service import Collector
@@ -27,32 +30,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state-dir", type=Path, metavar="DIR", help="Folder of the spool (default: the user's data folder)"
     )
+    add_store_arguments(parser)
     parser.add_argument(
-        "--es-url", metavar="URL",
-        help="Elasticsearch URL (env BOOTWATCH_ES_URL; credentials from BOOTWATCH_ES_API_KEY, "
-             "BOOTWATCH_ES_USER / BOOTWATCH_ES_PASSWORD, BOOTWATCH_ES_CA). Default: the embedded engine",
-    )
-    parser.add_argument(
-        "--sink", choices=("store", "null"), default="store",
+        "--sink",
+        choices=("store", "null"),
+        default="store",
         help="Where documents go: the store (default), or nowhere (null: parse and count, for measuring)",
     )
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
 
 def run(args: argparse.Namespace) -> int:
-    from parsers.collector.config import ConfigError, load_config
+    from pydantic import ValidationError
+
+    from parsers.collector.config import ConfigError, describe_validation_error, load_config
     from parsers.collector.service import Collector
     from parsers.collector.sinks import NullSink, Sink, StoreSink
     from parsers.lifecycle.rules import RulesError, load_rules
     from parsers.spool import SpoolFormatError
-    from parsers.store.connect import connect, settings_from_args
+    from parsers.store.connect import URL_ENV, StoreSettings, connect, settings_from_args
     from parsers.store.errors import StoreConfigError
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        config = load_config(
-            args.config, {"listen": args.listen, "state_dir": args.state_dir, "es_url": args.es_url}
-        )
+        config = load_config(args.config, {"listen": args.listen, "state_dir": args.state_dir})
         settings = settings_from_args(args)
     except (ConfigError, StoreConfigError) as exc:
         raise UserError(str(exc)) from None
@@ -61,17 +62,21 @@ def run(args: argparse.Namespace) -> int:
     except RulesError as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:
-        raise UserError(f"cannot read pipeline.rules_file {config.pipeline.rules_file}: {exc.strerror}") from None
+        rules_file = config.pipeline.rules_file
+        raise UserError(f"cannot read pipeline.rules_file {rules_file}: {exc.strerror}") from None
+    if config.store:
+        try:
+            given = settings.model_dump(exclude_unset=True)
+            settings = StoreSettings.model_validate({**config.store, **given})
+        except ValidationError as exc:
+            raise UserError(describe_validation_error(exc, f"{args.config} [store]")) from None
 
-    sink: Sink
-    if args.sink == "null":
-        sink = NullSink()
-    else:
-        es_url = config.es_url or settings.es_url
-        settings = settings.model_copy(update={"es_url": es_url})
-        sink = StoreSink(lambda: connect(settings=settings))
+    # --es-url and BOOTWATCH_ES_URL win over the collector config, which wins over a [store] table.
+    explicit_url = args.es_url or os.environ.get(URL_ENV)
+    settings = settings.model_copy(update={"es_url": explicit_url or config.es_url or settings.es_url})
+    sink: Sink = NullSink() if args.sink == "null" else StoreSink(lambda: connect(settings=settings))
     # The embedded engine keeps nothing across restarts: rebuild it from the spool's retained frames.
-    replay = args.sink == "null" or not (config.es_url or settings.es_url)
+    replay = args.sink == "null" or settings.es_url is None
     try:
         collector = Collector(config, sink, rules=rules, replay_retained=replay)
     except SpoolFormatError as exc:
@@ -92,7 +97,17 @@ async def _serve(collector: Collector) -> int:
         await collector.stop()
         where = collector.config.listen
         raise UserError(f"cannot listen on {where}: {exc.strerror}; choose another --listen") from None
-    await stop.wait()
+    stopped = asyncio.create_task(stop.wait())
+    failed = asyncio.create_task(collector.failed.wait())
+    await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in (stopped, failed):
+        waiter.cancel()
     logging.getLogger(__name__).info("stopping: no more connections or acks; flushing")
     await collector.stop()
+    if collector.failed.is_set():
+        print(
+            "bootwatch collect: the pipeline failed (see the log above); the spool keeps every frame",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -1,1 +1,1 @@
-"""The collector: Forward server -> spool -> re-frame -> parse -> classify -> sink, with its config and metrics."""
+"""The collector: Forward server -> spool -> re-frame -> parse -> classify -> sink; config and metrics."""

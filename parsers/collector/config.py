@@ -70,7 +70,9 @@ class TlsConfig(Section):
     client_ca_file: Path | None = Field(
         None, description="CA bundle (PEM); if set, senders must present a certificate it signed"
     )
-    handshake_timeout_s: float = Field(10.0, gt=0, description="Time a sender gets to finish the TLS handshake")
+    handshake_timeout_s: float = Field(
+        10.0, gt=0, description="Time a sender gets to finish the TLS handshake"
+    )
 
     @model_validator(mode="after")
     def key_with_cert(self) -> TlsConfig:
@@ -90,13 +92,17 @@ class LimitsConfig(Section):
     max_decompressed_mb: float = Field(
         128.0, gt=0, description="Largest gzip payload accepted once decompressed (MB)"
     )
-    max_connections: int = Field(4096, ge=1, description="Connections held at once; more are closed at accept")
+    max_connections: int = Field(
+        4096, ge=1, description="Connections held at once; more are closed at accept"
+    )
     idle_timeout_s: float = Field(300.0, gt=0, description="A connection silent this long is closed")
     handshake_timeout_s: float = Field(10.0, gt=0, description="Time a sender gets to answer HELO with PING")
 
 
 class SpoolConfig(Section):
-    max_mb: float = Field(1024.0, gt=0, description="Spooled bytes not yet indexed; past it frames are refused")
+    max_mb: float = Field(
+        1024.0, gt=0, description="Spooled bytes not yet indexed; past it frames are refused"
+    )
     retain_mb: float = Field(
         256.0, ge=0, description="Indexed bytes kept to rebuild the embedded engine at start (oldest pruned)"
     )
@@ -132,7 +138,9 @@ class ObservabilityConfig(Section):
         except ValueError:
             loopback = False
         if not loopback:
-            raise ValueError(f"{value!r} is not a loopback address; use 127.0.0.1:PORT (metrics are not public)")
+            raise ValueError(
+                f"{value!r} is not a loopback address; use 127.0.0.1:PORT (metrics are not public)"
+            )
         return value
 
 
@@ -147,6 +155,11 @@ class CollectorConfig(Section):
     listen: str = Field(f"127.0.0.1:{DEFAULT_PORT}", description="HOST:PORT the Forward server listens on")
     state_dir: Path = Field(default_factory=default_state_dir, description="Folder of the spool database")
     es_url: str | None = Field(None, description="Elasticsearch URL; unset = the embedded engine")
+    store: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The store's [store] table (es_url, api_key, username, password, ca_certs, ...), "
+        "checked by the store; flags and BOOTWATCH_ES_* variables win over it",
+    )
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     tls: TlsConfig = Field(default_factory=TlsConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

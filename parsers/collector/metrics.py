@@ -75,7 +75,8 @@ class Metrics:
     def stats_line(self) -> str:
         frames, records, size, _retained = self.spool()
         return (
-            f"received={self.records_received} acked_frames={self.frames_acked} indexed={self.records_indexed}"
+            f"received={self.records_received} acked_frames={self.frames_acked}"
+            f" indexed={self.records_indexed}"
             f" dedup={self.records_deduplicated} dead={self.records_dead_lettered}"
             f" refused_frames={self.frames_refused} malformed={self.frames_malformed + self.frames_oversized}"
             f" conns={self.connections_open} spool_frames={frames} spool_records={records}"
@@ -86,7 +87,11 @@ class Metrics:
         lines: list[str] = []
         for name, help_text in _COUNTERS:
             metric = f"bootwatch_collector_{name}_total"
-            lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter", f"{metric} {getattr(self, name)}"]
+            lines += [
+                f"# HELP {metric} {help_text}",
+                f"# TYPE {metric} counter",
+                f"{metric} {getattr(self, name)}",
+            ]
         frames, records, size, retained = self.spool()
         gauges = (
             ("connections_open", "Connections open now", self.connections_open),
@@ -95,11 +100,13 @@ class Metrics:
             ("spool_pending_records", "Records in the spool not yet indexed", records),
             ("spool_pending_bytes", "Bytes in the spool not yet indexed", size),
             ("spool_retained_bytes", "Indexed bytes kept to rebuild the embedded engine", retained),
-            ("indexing_lag_seconds", "Age of the newest indexed frame while the spool is not empty",
-             self.indexing_lag_s()),
+            (
+                "indexing_lag_seconds",
+                "Age of the newest indexed frame while the spool is not empty",
+                self.indexing_lag_s(),
+            ),
         )
         for name, help_text, value in gauges:
             metric = f"bootwatch_collector_{name}"
             lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge", f"{metric} {value}"]
         return "\n".join(lines) + "\n"
-

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from parsers.collector.metrics import Metrics
 from parsers.collector.records import (
     is_heartbeat,
@@ -107,10 +105,20 @@ class Pipeline:
         self.stopping = threading.Event()
         self.streams: dict[Any, _Stream] = {}
         self.position = spool.first_retained_seq() if replay_retained else spool.drained_seq
+        self.failure: Exception | None = None
 
     # ------------------------------------------------------------------ thread body
 
     def run(self) -> None:
+        """Thread body; an unexpected error is logged and kept in `failure` (the service then stops)."""
+        try:
+            self._run()
+        except Exception as exc:
+            log.exception("pipeline stopped by an unexpected error; the spool keeps everything")
+            self.failure = exc
+
+    def _run(self) -> None:
+        last_flush_check = time.monotonic()
         while not self.stopping.is_set():
             frames = self.spool.read_after(self.position, self.batch_records)
             if frames:
@@ -121,13 +129,16 @@ class Pipeline:
                     return  # stopping while the store is down: the batch stays in the spool
                 self.position = frames[-1].seq
                 self.metrics.last_indexed_received_at = frames[-1].received_at
-                self._advance_cursor()
-                continue
             now = time.monotonic()
-            flushed = self._flush_idle(now)
-            if flushed.documents and not self._deliver(flushed):
-                return
+            # Also under load: an idle stream's held record must not pin the spool cursor.
+            if now - last_flush_check >= self.reframe_flush_s / 2:
+                last_flush_check = now
+                flushed = self._flush_idle(now)
+                if flushed.documents and not self._deliver(flushed):
+                    return
             self._advance_cursor()
+            if frames:
+                continue
             if now - self._last_sweep >= self.site_sweep_s:
                 self._last_sweep = now
                 self._sweep_sites()
@@ -164,8 +175,9 @@ class Pipeline:
                     self._push_shipped(frame.seq, tag, entry_time, record, batch, now)
                 else:
                     self._push_line(frame.seq, tag, record, line_offsets, batch, now)
-            except (ValueError, TypeError, KeyError, ValidationError) as exc:
-                # A bad record is data: set aside with its reason, the stream goes on.
+            except Exception as exc:
+                # A bad record is data: set aside with its reason (logged and counted when
+                # delivered), and the stream goes on.
                 batch.dead.append(DeadRecord(f"{exc.__class__.__name__}: {exc}", tag, record))
 
     def _open_stream(self, key: Any, **origin: Any) -> _Stream:
@@ -179,25 +191,34 @@ class Pipeline:
         self, seq: int, tag: str, entry_time: float | None, record: dict[str, Any], batch: _Batch, now: float
     ) -> None:
         offset = record["offset"]
-        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        if type(offset) is not int or offset < 0:
             raise ValueError(f"offset {offset!r} is not a byte offset")
-        site, host, path = site_of(tag, record), record.get("host"), record.get("path")
-        file_id = record["file_id"]
-        if not isinstance(file_id, str) or not isinstance(path, str):
-            raise ValueError("file_id and path must be strings")
-        encoding = record.get("encoding") or "utf-8"
-        stream = self._open_stream(
-            (site, host, path, file_id),
-            site=site,
-            host=host,
-            path=path,
-            file_id=file_id,
-            timezone=record.get("timezone"),
-            encoding=encoding,
+        site, host, path, file_id = (
+            site_of(tag, record),
+            record.get("host"),
+            record.get("path"),
+            record["file_id"],
         )
+        key = (site, host, path, file_id)
+        stream = self.streams.get(key)
+        if stream is None:
+            if not isinstance(file_id, str) or not isinstance(path, str):
+                raise ValueError("file_id and path must be strings")
+            stream = self._open_stream(
+                key,
+                site=site,
+                host=host,
+                path=path,
+                file_id=file_id,
+                timezone=record.get("timezone"),
+                encoding=record.get("encoding") or "utf-8",
+            )
         text = record["message"]
-        shipped = ShippedRecord(offset, len(text.encode("utf-8", "surrogateescape")), text, self._shipped_at(entry_time))
-        batch.documents.extend(stream.parser.push(shipped))
+        # `length` is not sent by the shipper; the UTF-8 size is what the parser may use it for.
+        length = len(text.encode("utf-8", "surrogateescape"))
+        batch.documents.extend(
+            stream.parser.push(ShippedRecord(offset, length, text, self._shipped_at(entry_time)))
+        )
         self._note_held(stream, seq, now)
 
     def _push_line(

@@ -58,7 +58,11 @@ def line_stream(tag: str, record: dict[str, Any]) -> tuple[str, int] | None:
         return None
     path = record.get("path")
     key = _KEY_SEPARATOR.join(
-        (site_of(tag, record) or "-", _text_field(record, "host"), path if isinstance(path, str) and path else tag)
+        (
+            site_of(tag, record) or "-",
+            _text_field(record, "host"),
+            path if isinstance(path, str) and path else tag,
+        )
     )
     return key, len(text.encode("utf-8", "surrogateescape")) + 1
 

@@ -31,7 +31,9 @@ _MAX_HTTP_REQUEST_BYTES = 8192
 
 
 class Collector:
-    def __init__(self, config: CollectorConfig, sink: Sink, *, rules: Rules | None, replay_retained: bool) -> None:
+    def __init__(
+        self, config: CollectorConfig, sink: Sink, *, rules: Rules | None, replay_retained: bool
+    ) -> None:
         self.config = config
         self.sink = sink
         self.metrics = Metrics()
@@ -78,13 +80,17 @@ class Collector:
         self._metrics_server: asyncio.base_events.Server | None = None
         self.port = 0
         self.metrics_port = 0
+        # Set when the pipeline thread died of an unexpected error: the command exits non-zero.
+        self.failed = asyncio.Event()
 
     def _spool_numbers(self) -> tuple[int, int, int, int]:
         stats = self.spool.stats()
         return stats.pending_frames, stats.pending_records, stats.pending_bytes, stats.retained_bytes
 
     async def _spool_frames(self, frames: list[ForwardFrame]) -> bool:
-        inputs = [SpoolInput(frame.tag, frame.entries, frame.record_count, frame.line_bytes) for frame in frames]
+        inputs = [
+            SpoolInput(frame.tag, frame.entries, frame.record_count, frame.line_bytes) for frame in frames
+        ]
         return await self.writer.submit(inputs)
 
     async def start(self) -> None:
@@ -99,6 +105,14 @@ class Collector:
             self.metrics_port = int(self._metrics_server.sockets[0].getsockname()[1])
             log.info("metrics on http://%s:%d/metrics", metrics_host, self.metrics_port)
         self._background.append(asyncio.create_task(self._log_stats(observability.stats_interval_s)))
+        self._background.append(asyncio.create_task(self._watch_pipeline()))
+
+    async def _watch_pipeline(self) -> None:
+        """If the pipeline thread dies, stop the collector rather than spool with nobody draining."""
+        while self._pipeline_thread.is_alive():
+            await asyncio.sleep(1.0)
+        if self.pipeline.failure is not None:
+            self.failed.set()
 
     async def _log_stats(self, interval_s: float) -> None:
         while True:
@@ -110,14 +124,24 @@ class Collector:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
             request_line = head[:_MAX_HTTP_REQUEST_BYTES].split(b"\r\n", 1)[0].split()
-            if len(request_line) >= 2 and request_line[0] == b"GET" and request_line[1].split(b"?")[0] == b"/metrics":
+            if (
+                len(request_line) >= 2
+                and request_line[0] == b"GET"
+                and request_line[1].split(b"?")[0] == b"/metrics"
+            ):
                 body = self.metrics.prometheus_text().encode()
                 status, content_type = b"200 OK", b"text/plain; version=0.0.4; charset=utf-8"
             else:
                 body, status, content_type = b"not found; try /metrics\n", b"404 Not Found", b"text/plain"
             writer.write(
-                b"HTTP/1.0 " + status + b"\r\nContent-Type: " + content_type
-                + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
+                b"HTTP/1.0 "
+                + status
+                + b"\r\nContent-Type: "
+                + content_type
+                + b"\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
             )
             await writer.drain()
         except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):

@@ -15,9 +15,8 @@ from parsers.formats.record import (
     LocalMinute,
     MinuteCache,
     ParsedRecord,
-    fraction_to_millis,
+    seconds_text,
     valid_minute,
-    valid_second,
 )
 from parsers.formats.severity import infer_level
 
@@ -82,11 +81,10 @@ def _read_timestamp(time_text: str | None, date_text: str | None, context: Forma
     if time_match is None:
         return
     minute = _minute(date_text, time_match)
-    second = valid_second(time_match.group("second"))
-    if minute is None or second is None:
+    seconds = seconds_text(time_match.group("second"), time_match.group("fraction"))
+    if minute is None or seconds is None:
         return
-    record.minute, record.second = minute, second
-    record.millis = fraction_to_millis(time_match.group("fraction"))
+    record.minute, record.seconds = minute, seconds
     offset = time_match.group("offset")
     if offset is not None:
         # Bias rule (UTC = local + bias) unless this source is known to write east-positive offsets.

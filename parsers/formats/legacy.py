@@ -12,12 +12,12 @@ import re
 
 from parsers.formats.record import (
     FormatContext,
+    LocalMinute,
     MinuteCache,
     ParsedRecord,
-    fraction_to_millis,
     month_number,
+    seconds_text,
     valid_minute,
-    valid_second,
 )
 from parsers.formats.severity import infer_level
 
@@ -35,8 +35,20 @@ _TRAILER = re.compile(
     r":(?P<second>\d{1,2})(?:\.(?P<fraction>\d{1,7}))?(?P<bias>[+-]\d{1,4})?\s*|(?P<other_time>[^>]*))>"
     r"<thread=(?:(?P<thread>\d+) \(0x[0-9A-Fa-f]+\)|(?P<other_thread>[^>]*))>\s*\Z"
 )
-# The minute part of a layout C time, for the fast path's cache misses: 07-26-2016 17:09
-_MINUTE_C = re.compile(r"(?P<month>\d{2})-(?P<day>\d{2})-(?P<year>\d{4}) (?P<hour>\d{2}):(?P<minute>\d{2})")
+# The shape nearly every line has, read in one match and one `groups()` call: padded layout C
+# time with milliseconds, decimal thread with its hex echo. Any other line takes `_TRAILER`.
+# Ready  $$<SMS_HIERARCHY_MANAGER><07-26-2016 17:09:27.113+300><thread=4840 (0x12E8)>
+_COMMON_TRAILER = re.compile(
+    r"\$\$<([^>]*)><((\d\d)-(\d\d)-(\d{4}) (\d\d):(\d\d)):([0-5]\d\.\d{3})([+-]\d{1,4})?>"
+    r"<thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)>\s*\Z"
+)
+# The same for layout B with milliseconds, with or without a zone name:
+# Started  $$<SMS_BOOTSTRAP><Fri Jul 26 9:05:01.234 2002 Pacific Daylight Time><thread=345 (0x159)>
+_COMMON_TRAILER_B = re.compile(
+    r"\$\$<([^>]*)><[A-Z][a-z]{2} ([A-Z][a-z]{2} +\d{1,2} \d{1,2}:\d\d):([0-5]\d\.\d{3}) (\d{4})"
+    r"(?: ([A-Za-z][^<>~]*?))? ?><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)>\s*\Z"
+)
+_AB_MINUTE = re.compile(r"(?P<month>[A-Za-z]{3}) +(?P<day>\d{1,2}) +(?P<hour>\d{1,2}):(?P<min>\d{1,2})")
 # Layout A: Wed May 21 17:09:27 1997~
 # Layout B: Fri Jul 26 9:05:01.234 2002 Pacific Daylight Time   (or no zone, maybe a trailing space)
 _LAYOUT_AB = re.compile(
@@ -61,24 +73,74 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
     start = text.rfind(_TRAILER_MARK)
     if start < 0:
         return None
-    # Fast path for the shape nearly every line has (padded layout C time, 3-digit fraction, decimal
-    # thread with its hex echo): slicing and `str` tests, several times cheaper than the regex.
-    # Anything else, or anything odd, goes through the full grammar below.
-    parts = text[start + 3:].rstrip().split("><")
-    if len(parts) == 3:
-        component, stamp, thread_part = parts
-        if (len(stamp) >= 23 and stamp[2] == "-" and stamp[13] == ":" and stamp[16] == ":"
-                and stamp[19] == "." and thread_part.startswith("thread=") and thread_part[-1] == ">"):
-            record = _fast_layout_c(text[:start].rstrip(), component, stamp, thread_part)
-            if record is not None:
-                return record
+    common = _COMMON_TRAILER.match(text, start)
+    if common is not None:
+        (component, minute_text, month, day, year, hour, minute_of_hour, seconds, bias,
+         thread_text) = common.groups()
+        if minute_text in _minutes_c:
+            minute = _minutes_c[minute_text]
+        else:
+            minute = _minutes_c.remember(minute_text, valid_minute(
+                int(year), int(month), int(day), int(hour), int(minute_of_hour)))
+        if minute is not None:
+            message = text[:start].rstrip()
+            if "~" in message:
+                message = clean_tildes(message)
+            thread = int(thread_text)
+            return ParsedRecord(NAME, message, infer_level(message), component or None,
+                                thread if thread <= _MAX_THREAD else None, minute, seconds,
+                                int(bias) if bias else None)
+    common = _COMMON_TRAILER_B.match(text, start)
+    if common is not None:
+        component, minute_text, seconds, year, zone_name, thread_text = common.groups()
+        minute = _cached_ab_minute(minute_text, year)
+        if minute is not None:
+            message = text[:start].rstrip()
+            if "~" in message:
+                message = clean_tildes(message)
+            thread = int(thread_text)
+            return ParsedRecord(NAME, message, infer_level(message), component or None,
+                                thread if thread <= _MAX_THREAD else None, minute, seconds, None,
+                                zone_name or None)
+    return _parse_any_trailer(text, start)
+
+
+def _cached_ab_minute(minute_text: str, year: str) -> LocalMinute | None:
+    key = minute_text + year
+    if key in _minutes_ab:
+        return _minutes_ab[key]
+    return _minutes_ab.remember(key, _ab_minute(minute_text, year))
+
+
+def _ab_minute(minute_text: str, year: str) -> LocalMinute | None:
+    """`Jul 26 9:05` + `2002` -> the minute tuple, None when not a real minute."""
+    parts = _AB_MINUTE.fullmatch(minute_text)
+    if parts is None:
+        return None
+    month = month_number(parts.group("month"))
+    if month is None:
+        return None
+    return valid_minute(int(year), month, int(parts.group("day")), int(parts.group("hour")),
+                        int(parts.group("min")))
+
+
+def _parse_any_trailer(text: str, start: int) -> ParsedRecord | None:
+    """The full grammar: every timestamp layout and thread form, unpadded fields, odd spacing."""
     trailer = _TRAILER.match(text, start)
     if trailer is None:
         return None
     (component, minute_text, month, day, year, hour, minute_of_hour, second_text, fraction, bias, other_time,
      thread_text, other_thread) = trailer.groups()
-    thread = _checked_thread(int(thread_text)) if thread_text is not None else parse_thread(other_thread)
-    record = _record(text[:start].rstrip(), component, thread)
+    if thread_text is not None:
+        thread: int | None = int(thread_text)
+        if thread > _MAX_THREAD:  # type: ignore[operator]
+            thread = None
+    else:
+        thread = parse_thread(other_thread)
+    message = text[:start].rstrip()
+    if "~" in message:
+        message = clean_tildes(message)
+    record = ParsedRecord(NAME, message, infer_level(message), component or None, thread)
     if minute_text is None:
         _read_layout_ab(other_time, record)
         return record
@@ -87,50 +149,12 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
     else:
         minute = _minutes_c.remember(minute_text, valid_minute(
             int(year), int(month), int(day), int(hour), int(minute_of_hour)))
-    second = valid_second(second_text)
-    if minute is not None and second is not None:
-        record.minute, record.second = minute, second
-        record.millis = fraction_to_millis(fraction)
+    seconds = seconds_text(second_text, fraction)
+    if minute is not None and seconds is not None:
+        record.minute, record.seconds = minute, seconds
         if bias is not None:
             record.bias = int(bias)
     return record
-
-
-def _fast_layout_c(raw_message: str, component: str, stamp: str, thread_part: str) -> ParsedRecord | None:
-    """`07-26-2016 17:09:27.113+300` with `thread=4840 (0x12E8)`, or None to use the full grammar."""
-    minute_text = stamp[:16]
-    if minute_text in _minutes_c:
-        minute = _minutes_c[minute_text]
-    else:
-        layout_c = _MINUTE_C.fullmatch(minute_text)
-        if layout_c is None:
-            return None
-        month, day, year, hour, minute_of_hour = (int(field) for field in layout_c.groups())
-        minute = _minutes_c.remember(minute_text, valid_minute(year, month, day, hour, minute_of_hour))
-    second_text, fraction, bias = stamp[17:19], stamp[20:23], stamp[23:]
-    if (minute is None or not second_text.isdigit() or not fraction.isdigit()
-            or (bias and (bias[0] not in "+-" or not bias[1:].isdigit()))):
-        return None
-    thread_text, _, echo = thread_part[7:-1].partition(" (0x")
-    if not thread_text.isdigit() or not echo.endswith(")"):
-        return None
-    second = int(second_text)
-    if second > 59:
-        return None
-    record = _record(raw_message, component, _checked_thread(int(thread_text)))
-    record.minute, record.second, record.millis = minute, second, int(fraction)
-    if bias:
-        record.bias = int(bias)
-    return record
-
-
-def _record(raw_message: str, component: str, thread: int | None) -> ParsedRecord:
-    message = clean_tildes(raw_message) if "~" in raw_message else raw_message
-    return ParsedRecord(NAME, message, infer_level(message), component or None, thread)
-
-
-def _checked_thread(number: int) -> int | None:
-    return number if number <= _MAX_THREAD else None
 
 
 def clean_tildes(message: str) -> str:
@@ -148,7 +172,7 @@ def parse_thread(value: str) -> int | None:
         if bare is None:
             return None
         number = int(bare.group("hex"), 16)
-    return _checked_thread(number)
+    return number if number <= _MAX_THREAD else None
 
 
 def _read_layout_ab(stamp: str, record: ParsedRecord) -> None:
@@ -156,19 +180,11 @@ def _read_layout_ab(stamp: str, record: ParsedRecord) -> None:
     layout_ab = _LAYOUT_AB.match(stamp)
     if layout_ab is None:
         return
-    key = layout_ab.group("minute") + layout_ab.group("year")
-    if key in _minutes_ab:
-        minute = _minutes_ab[key]
-    else:
-        month = month_number(layout_ab.group("month"))
-        minute = _minutes_ab.remember(key, None if month is None else valid_minute(
-            int(layout_ab.group("year")), month, int(layout_ab.group("day")), int(layout_ab.group("hour")),
-            int(layout_ab.group("min"))))
-    second = valid_second(layout_ab.group("second"))
-    if minute is None or second is None:
+    minute = _cached_ab_minute(*layout_ab.group("minute", "year"))
+    seconds = seconds_text(layout_ab.group("second"), layout_ab.group("fraction"))
+    if minute is None or seconds is None:
         return
-    record.minute, record.second = minute, second
-    record.millis = fraction_to_millis(layout_ab.group("fraction"))
+    record.minute, record.seconds = minute, seconds
     zone = layout_ab.group("zone").strip()
     if zone:
         record.zone_name = zone

@@ -47,6 +47,7 @@ class ParsedRecord:
     `zone_name`: a zone name the record states (Windows display name), when it has no bias.
     Neither: the record carries no zone; the stream's host zone applies.
     `minute is None`: the record has no usable time (plain lines, a garbled trailer).
+    `seconds`: seconds and milliseconds of the minute, exactly as `@timestamp` ends: "SS.mmm".
     """
 
     format: str
@@ -55,17 +56,19 @@ class ParsedRecord:
     logger: str | None = None
     thread: int | None = None
     minute: LocalMinute | None = None
-    second: int = 0
-    millis: int = 0
+    seconds: str = "00.000"
     bias: int | None = None
     zone_name: str | None = None
 
 
-def fraction_to_millis(fraction: str | None) -> int:
-    """Milliseconds from 1..7 fraction digits, truncated (never rounded up into the next second)."""
-    if not fraction:
-        return 0
-    return int((fraction + "00")[:3])
+def seconds_text(second: str, fraction: str | None) -> str | None:
+    """"SS.mmm" from second digits and 0..7 fraction digits (truncated to milliseconds, never rounded
+    up into the next second); a leap second (60) is held at :59.999 so the minute stays the same;
+    None for anything beyond."""
+    number = int(second)
+    if number > 59:
+        return "59.999" if number == 60 else None
+    return f"{number:02d}.{((fraction or '') + '000')[:3]}"
 
 
 def valid_minute(year: int, month: int, day: int, hour: int, minute: int) -> LocalMinute | None:
@@ -77,14 +80,6 @@ def valid_minute(year: int, month: int, day: int, hour: int, minute: int) -> Loc
     if not 1 <= year <= 9999:
         return None
     return (year, month, day, hour, minute)
-
-
-def valid_second(text: str) -> int | None:
-    """Seconds 0..59; a leap second (60) is held at 59 so the minute stays the same; else None."""
-    second = int(text)
-    if second < 60:
-        return second
-    return 59 if second == 60 else None
 
 
 def month_number(abbreviation: str) -> int | None:

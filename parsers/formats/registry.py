@@ -13,8 +13,10 @@ from types import ModuleType
 from parsers.formats import cmtrace, legacy, plain, smsprov, smssetup
 from parsers.formats.record import FormatContext, ParsedRecord
 
-# CMTrace first: its signature is a prefix test and its messages may quote a legacy `$$<` trailer.
-FORMATS: tuple[ModuleType, ...] = (cmtrace, legacy, smssetup, smsprov, plain)
+# Legacy first: nearly every record of a secondary's logs is one. A CMTrace record whose message
+# quotes a legacy `$$<...>` trailer still ends in its own attributes, so the strict legacy parse
+# (which wants the text to end at `<thread=...>`) rejects it and CMTrace gets it next.
+FORMATS: tuple[ModuleType, ...] = (legacy, cmtrace, smssetup, smsprov, plain)
 
 _Detector = tuple[Callable[[str], bool], Callable[[str, FormatContext], ParsedRecord | None]]
 _DETECTORS: tuple[_Detector, ...] = tuple((module.matches, module.parse) for module in FORMATS)

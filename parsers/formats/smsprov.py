@@ -11,9 +11,8 @@ from parsers.formats.record import (
     FormatContext,
     MinuteCache,
     ParsedRecord,
-    fraction_to_millis,
+    seconds_text,
     valid_minute,
-    valid_second,
 )
 from parsers.formats.severity import infer_level
 
@@ -41,9 +40,9 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
     minute = _minutes[key] if key in _minutes else _minutes.remember(key, valid_minute(
         int(line.group("year")), int(line.group("month")), int(line.group("day")),
         int(line.group("hour")), int(line.group("min"))))
-    second = valid_second(line.group("second"))
-    if minute is None or second is None:
+    seconds = seconds_text(line.group("second"), line.group("fraction"))
+    if minute is None or seconds is None:
         return None
     message = line.group("message").rstrip()
     return ParsedRecord(NAME, message, infer_level(message), None, int(line.group("thread"), 16),
-                        minute, second, fraction_to_millis(line.group("fraction")))
+                        minute, seconds)

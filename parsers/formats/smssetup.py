@@ -8,9 +8,8 @@ from parsers.formats.record import (
     FormatContext,
     MinuteCache,
     ParsedRecord,
-    fraction_to_millis,
+    seconds_text,
     valid_minute,
-    valid_second,
 )
 from parsers.formats.severity import infer_level
 
@@ -37,9 +36,8 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
     minute = _minutes[key] if key in _minutes else _minutes.remember(key, valid_minute(
         int(line.group("year")), int(line.group("month")), int(line.group("day")),
         int(line.group("hour")), int(line.group("min"))))
-    second = valid_second(line.group("second"))
-    if minute is None or second is None:
+    seconds = seconds_text(line.group("second"), line.group("fraction"))
+    if minute is None or seconds is None:
         return None
     message = line.group("message").rstrip()
-    return ParsedRecord(NAME, message, infer_level(message), None, None, minute, second,
-                        fraction_to_millis(line.group("fraction")))
+    return ParsedRecord(NAME, message, infer_level(message), None, None, minute, seconds)

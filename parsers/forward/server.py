@@ -125,6 +125,7 @@ class ForwardConnection(asyncio.Protocol):
         self.opened_at = self.last_active = time.monotonic()
         self.busy = False
         self.closed = False
+        self.eof = False
         self.peer = "?"
 
     # -------------------------------------------------------------- lifecycle
@@ -145,7 +146,9 @@ class ForwardConnection(asyncio.Protocol):
         server.metrics.connection_opened()
         self.unpacker = new_unpacker(server.max_frame_bytes + READ_SLACK_BYTES)
         if server.security.shared_key:
-            self.handshake = ServerHandshake(server.security.shared_key, server.security.self_hostname, server.users)
+            self.handshake = ServerHandshake(
+                server.security.shared_key, server.security.self_hostname, server.users
+            )
             transport.write(msgpack.packb(self.handshake.helo(), use_bin_type=True))
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -193,6 +196,7 @@ class ForwardConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         # A sender that half-closes after its last frame still gets its acks before we close.
+        self.eof = True
         return True if self.busy else None
 
     def _process_buffered(self) -> None:
@@ -256,12 +260,16 @@ class ForwardConnection(asyncio.Protocol):
         assert self.transport is not None
         for frame in frames:
             if frame.wants_ack:
-                self.transport.write(msgpack.packb({"ack": frame.chunk}, use_bin_type=True,
-                                                   unicode_errors="surrogateescape"))
+                self.transport.write(
+                    msgpack.packb({"ack": frame.chunk}, use_bin_type=True, unicode_errors="surrogateescape")
+                )
                 server.metrics.frames_acked += 1
         del frames, to_store
         self.busy = False
         if self.transport.is_closing():
+            return
+        if self.eof:
+            self.transport.close()
             return
         self.transport.resume_reading()
         self._process_buffered()

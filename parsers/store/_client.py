@@ -82,6 +82,14 @@ class MediaTypeNode(Urllib3HttpNode):
 
 
 @dataclass(frozen=True, slots=True)
+class Capabilities:
+    """APIs beyond the common set that the server has; code that uses one checks here first."""
+
+    ilm: bool
+    point_in_time: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ServerInfo:
     """What `info()` said about the server."""
 
@@ -96,9 +104,10 @@ class ServerInfo:
         return MediaTypes.COMPAT_8 if self.major == 8 else MediaTypes.CLIENT_DEFAULT
 
     @property
-    def has_ilm(self) -> bool:
-        # OpenSearch (and the engine imitating it) has no `_ilm` API.
-        return self.distribution == "elasticsearch"
+    def capabilities(self) -> Capabilities:
+        # OpenSearch (and the engine imitating it) has neither `_ilm` nor Elasticsearch's point in time.
+        is_elasticsearch = self.distribution == "elasticsearch"
+        return Capabilities(ilm=is_elasticsearch, point_in_time=is_elasticsearch and self.major >= 8)
 
     @classmethod
     def from_info(cls, body: Mapping[str, object]) -> ServerInfo:
@@ -137,6 +146,10 @@ class Store:
         self.server = server
         self.url = url
         self.embedded = embedded
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.server.capabilities
 
     @property
     def is_embedded(self) -> bool:

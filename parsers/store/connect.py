@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from parsers.store._client import (
+        Capabilities,
         MediaTypeNode,
         MediaTypes,
         ServerInfo,
@@ -35,6 +36,7 @@ __all__ = [
     "CONFIG_ENV",
     "SETTING_SOURCES",
     "URL_ENV",
+    "Capabilities",
     "MediaTypeNode",
     "MediaTypes",
     "ServerInfo",
@@ -62,6 +64,7 @@ SETTING_SOURCES: dict[str, tuple[str, str]] = {
 
 _LAZY_NAMES = frozenset(
     {
+        "Capabilities",
         "MediaTypeNode",
         "MediaTypes",
         "ServerInfo",

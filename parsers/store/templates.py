@@ -55,16 +55,11 @@ class IndexLayout:
     model: type[BaseModel]
 
 
-def _site_attempt_model() -> type[BaseModel]:
-    # `SiteAttempt` is appended to the schema by the lifecycle part.
-    return typing.cast(type[BaseModel], schema.SiteAttempt)  # type: ignore[attr-defined]
-
-
 def index_layouts() -> tuple[IndexLayout, ...]:
     """Every bootwatch index template."""
     return (
         IndexLayout(LOGS_INDEX_PREFIX, (f"{LOGS_INDEX_PREFIX}-*",), schema.LogDocument),
-        IndexLayout(SITES_INDEX, (SITES_INDEX,), _site_attempt_model()),
+        IndexLayout(SITES_INDEX, (SITES_INDEX,), schema.SiteAttempt),
         IndexLayout(HEARTBEATS_INDEX, (HEARTBEATS_INDEX,), schema.HeartbeatDocument),
         IndexLayout(DEADLETTER_INDEX, (DEADLETTER_INDEX,), schema.DeadLetterDocument),
         IndexLayout(ALERTS_INDEX, (ALERTS_INDEX,), schema.AlertDocument),
@@ -145,7 +140,7 @@ def mapping_for(model: type[BaseModel]) -> dict[str, Any]:
 
 def _install_ilm_policy(store: Store) -> bool:
     """Install the logs retention policy where the server has ILM; say so once where it has not."""
-    if not store.server.has_ilm:
+    if not store.capabilities.ilm:
         logger.info(
             "%s %s has no ILM: bootwatch-logs-* indices are kept until deleted",
             store.server.distribution,

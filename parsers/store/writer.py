@@ -10,6 +10,7 @@ capped, jittered backoff; any other 4xx (a strict-mapping violation, a bad value
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -129,22 +130,47 @@ class BulkWriter:
     def write(self, documents: Iterable[dict[str, Any]]) -> WriteResult:
         """Index the documents; returns how many were indexed, deduplicated, dead-lettered and retried."""
         total = WriteResult()
-        actions = (log_action(document, self.index_prefix) for document in documents)
-        for batch in chunk_actions(actions, self.batch_docs, self.batch_bytes):
+        malformed: list[_Refusal] = []
+        for batch in chunk_actions(self._actions(documents, malformed), self.batch_docs, self.batch_bytes):
             try:
                 outcome = self._send(batch)
             except RetriesExhausted as exc:
                 total.add(exc.result)
                 raise RetriesExhausted(str(exc), total) from exc
             total.add(outcome.result)
-            if outcome.refused:
-                try:
-                    total.retried += self._dead_letter(outcome.refused)
-                except RetriesExhausted as exc:
-                    total.retried += exc.result.retried
-                    raise RetriesExhausted(str(exc), total) from exc
-                total.dead_lettered += len(outcome.refused)
+            self._dead_letter_all(outcome.refused, total)
+            self._dead_letter_all(malformed, total)
+        self._dead_letter_all(malformed, total)
         return total
+
+    def _actions(self, documents: Iterable[dict[str, Any]], malformed: list[_Refusal]) -> Iterator[Action]:
+        """Bulk actions; a document that cannot even be placed (no `@timestamp`, no `log.offset`) is set
+        aside in `malformed` to be dead-lettered: a bad record is data, not an exception."""
+        for document in documents:
+            try:
+                yield log_action(document, self.index_prefix)
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                body = pydantic_core.to_json(document, fallback=str)
+                header = {
+                    "create": {
+                        "_index": f"{self.index_prefix}-unplaced",
+                        "_id": hashlib.blake2b(body, digest_size=16).hexdigest(),
+                    }
+                }
+                reason = {"type": "malformed_document", "reason": f"cannot compute index and id: {exc!r}"}
+                malformed.append(_Refusal((header, body), 0, reason))
+
+    def _dead_letter_all(self, refusals: list[_Refusal], total: WriteResult) -> None:
+        """Dead-letter and count the refusals, then forget them (the list is emptied)."""
+        if not refusals:
+            return
+        try:
+            total.retried += self._dead_letter(refusals)
+        except RetriesExhausted as exc:
+            total.retried += exc.result.retried
+            raise RetriesExhausted(str(exc), total) from exc
+        total.dead_lettered += len(refusals)
+        refusals.clear()
 
     def _send(self, batch: list[Action]) -> _BatchOutcome:
         """Send a batch, resending only the retryable items, until none is left or the policy gives up."""
@@ -197,7 +223,11 @@ class BulkWriter:
         for action, (_ok, item) in zip(actions, results, strict=True):
             (info,) = item.values()
             status = info.get("status", 500)
-            yield action, int(status) if isinstance(status, int) else 500, info.get("error", "")
+            status = int(status) if isinstance(status, int) else 500
+            if "exception" in info and self.policy.outcome(status) is ItemOutcome.DEAD_LETTER:
+                # the whole request was refused (401, 403, 413...): not any record's fault
+                raise StoreError(f"the store refused the bulk request: {status} {info.get('error', '')}")
+            yield action, status, info.get("error", "")
 
     def _dead_letter(self, refusals: list[_Refusal]) -> int:
         """Store refused records in `bootwatch-deadletter` (same `_id`, so a replay dedupes them too).

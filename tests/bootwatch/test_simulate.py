@@ -185,7 +185,7 @@ def test_truth_matches_the_records_of_each_site(fleet30: FleetPlan) -> None:
     window = timedelta(seconds=truth["stall_window_s"])
     for site_truth, site in zip(truth["sites"], fleet30.sites, strict=True):
         records = [event for event in site.events if event.stated_at is not None]
-        assert all(event.stated_at <= end for event in records)
+        assert all(fleet30.start <= event.stated_at <= end for event in records)
         starts = [event for event in records if event.action == "install.started"]
         started = datetime.fromisoformat(site_truth["started_at"])
         last = datetime.fromisoformat(site_truth["last_record_at"])
@@ -223,6 +223,19 @@ def _after_end(records: list[FileEvent], start: FileEvent) -> bool:
     before = [event.action for event in records if event.stated_at < start.stated_at]
     last_start = max(index for index, action in enumerate(before) if action == "install.started")
     return any(action in ("install.failed", "install.succeeded") for action in before[last_start:])
+
+
+@pytest.mark.parametrize("stall_window_s", [600, 43200])
+def test_stalls_and_attempts_in_progress_follow_the_stall_window(stall_window_s: int) -> None:
+    plan = Fleet.plan(20, seed=4, stall_window_s=stall_window_s, min_span=timedelta(days=1))
+    window = timedelta(seconds=stall_window_s)
+    for site in plan.sites:
+        silence = plan.end - datetime.fromisoformat(site.truth["last_record_at"])
+        if site.outcome == "stalled":
+            assert silence > window
+        elif site.outcome == "in_progress":
+            assert silence <= window
+        assert datetime.fromisoformat(site.truth["started_at"]) >= plan.start
 
 
 def test_every_outcome_and_both_retry_shapes_appear(fleet30: FleetPlan) -> None:

@@ -97,4 +97,3 @@ def test_writer_commits_queued_submissions_and_refuses_past_the_bound(tmp_path: 
     finally:
         writer.close()
     assert spool.stats().pending_frames == 3
-

@@ -37,13 +37,21 @@ def shipper_frames(count: int, per_frame: int, site: str = "S01") -> list[list[A
         for n in range(first, min(first + per_frame, count)):
             text = LEGACY.format(n=n, m=(n // 60) % 60, s=n % 60)
             record = {
-                "type": "record", "site": site, "host": "SECSRV01", "path": "C:/SMS_BOOTSTRAP.log",
-                "file_id": "fid-kill", "offset": offset, "message": text, "encoding": "utf-8",
+                "type": "record",
+                "site": site,
+                "host": "SECSRV01",
+                "path": "C:/SMS_BOOTSTRAP.log",
+                "file_id": "fid-kill",
+                "offset": offset,
+                "message": text,
+                "encoding": "utf-8",
                 "timezone": "Eastern Standard Time",
             }
             offset += len(text) + 2
             entries.append(msgpack.packb([int(time.time()), record]))
-        frames.append([f"bootwatch.{site}", b"".join(entries), {"chunk": f"chunk-{first}", "size": len(entries)}])
+        frames.append(
+            [f"bootwatch.{site}", b"".join(entries), {"chunk": f"chunk-{first}", "size": len(entries)}]
+        )
     return frames
 
 
@@ -61,8 +69,17 @@ class CollectorProcess:
             "stats_interval_s = 1\n"
         )
         self.command = [
-            sys.executable, "-m", "bootwatch", "collect", "--listen", f"127.0.0.1:{self.port}",
-            "--state-dir", str(self.state_dir), "--config", str(config_path), *args,
+            sys.executable,
+            "-m",
+            "bootwatch",
+            "collect",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "--state-dir",
+            str(self.state_dir),
+            "--config",
+            str(config_path),
+            *args,
         ]
         self.process: subprocess.Popen[bytes] | None = None
         self.start()

@@ -12,7 +12,14 @@ import pytest
 from osmem_server import OsmemServer
 
 from parsers.store.connect import Store, connect
-from tests.parsers.collector.conftest import ROOT, CollectorProcess, Shipper, free_port, shipper_frames, wait_for
+from tests.parsers.collector.conftest import (
+    ROOT,
+    CollectorProcess,
+    Shipper,
+    free_port,
+    shipper_frames,
+    wait_for,
+)
 
 RECORDS = 2000
 PER_FRAME = 50
@@ -80,7 +87,9 @@ def test_store_down_then_up_grows_the_spool_then_drains_it(
     server = OsmemServer.start(japanese=False, addr=f"127.0.0.1:{store_port}")
     try:
         with connect(server.url) as store:
-            wait_for(lambda: len(indexed_offsets(store)) >= 300, timeout_s=60, message="drained after the outage")
+            wait_for(
+                lambda: len(indexed_offsets(store)) >= 300, timeout_s=60, message="drained after the outage"
+            )
             assert len(set(indexed_offsets(store))) == 300
         wait_for(lambda: collector.metrics()["spool_pending_records"] == 0, message="spool drained")
     finally:
@@ -88,7 +97,9 @@ def test_store_down_then_up_grows_the_spool_then_drains_it(
         server.close()
 
 
-def test_sigterm_stops_cleanly_with_exit_code_zero(tmp_path: Path, collectors: list[CollectorProcess]) -> None:
+def test_sigterm_stops_cleanly_with_exit_code_zero(
+    tmp_path: Path, collectors: list[CollectorProcess]
+) -> None:
     collector = CollectorProcess(tmp_path, "--sink", "null")
     collectors.append(collector)
     shipper = Shipper(collector.port)
@@ -108,7 +119,10 @@ def test_a_bad_config_key_exits_2_naming_the_key(tmp_path: Path) -> None:
     config.write_text("[limits]\nmax_frame_mb = -1\n")
     done = subprocess.run(
         [sys.executable, "-m", "bootwatch", "collect", "--config", str(config)],
-        cwd=ROOT, capture_output=True, text=True, timeout=30,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
@@ -121,7 +135,10 @@ def test_an_unknown_config_key_exits_2_saying_to_remove_it(tmp_path: Path) -> No
     config.write_text("[limits]\nmax_frame_megabytes = 4\n")
     done = subprocess.run(
         [sys.executable, "-m", "bootwatch", "collect", "--config", str(config)],
-        cwd=ROOT, capture_output=True, text=True, timeout=30,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert done.returncode == 2
     assert "unknown key 'limits.max_frame_megabytes'" in done.stderr

@@ -34,12 +34,14 @@ def test_command_line_overrides_win_over_the_file(tmp_path: Path) -> None:
         ("[limits]\nmax_frame_kb = 1\n", "unknown key 'limits.max_frame_kb'; remove it or fix its spelling"),
         ("[spool]\nmax_mb = 0\n", "key 'spool.max_mb': Input should be greater than 0"),
         ('listen = "host:port"\n', "key 'listen': 'host:port' has no valid port; write HOST:PORT"),
-        ("[security]\nusers = [{username = \"a\", password = \"b\"}]\n", "key 'security': users are checked"),
+        ('[security]\nusers = [{username = "a", password = "b"}]\n', "key 'security': users are checked"),
         ('[tls]\ncert_file = "c.pem"\n', "key 'tls': set both cert_file and key_file, or neither"),
         ('[observability]\nmetrics_listen = "0.0.0.0:9464"\n', "is not a loopback address"),
     ],
 )
-def test_a_bad_setting_is_one_line_naming_the_key_and_the_fix(tmp_path: Path, text: str, message: str) -> None:
+def test_a_bad_setting_is_one_line_naming_the_key_and_the_fix(
+    tmp_path: Path, text: str, message: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as error:
         load_config(path, {})

@@ -17,21 +17,37 @@ from parsers.lifecycle.rules import load_rules
 from parsers.schema import HeartbeatDocument, LogDocument, document_id
 from parsers.spool import Spool, SpoolInput
 
-LEGACY = "SMS_BOOTSTRAP started.  $$<SMS_BOOTSTRAP><Mon Jan 14 10:00:{s:02d}.123 2002 Eastern Standard Time><thread=1234 (0x4D2)>"
+LEGACY = (
+    "SMS_BOOTSTRAP started.  $$<SMS_BOOTSTRAP><Mon Jan 14 10:00:{s:02d}.123 2002 Eastern Standard Time>"
+    "<thread=1234 (0x4D2)>"
+)
 CMTRACE_HEAD = "<![LOG[Installing the secondary site"
-CMTRACE_TAIL = ']LOG]!><time="10:00:01.000+300" date="01-14-2002" component="setup" context="" type="1" thread="12" file="x.cpp:1">'
+CMTRACE_TAIL = (
+    ']LOG]!><time="10:00:01.000+300" date="01-14-2002" component="setup" context="" type="1"'
+    ' thread="12" file="x.cpp:1">'
+)
 
 
 def shipper_record(offset: int, text: str, site: str = "S01") -> dict[str, Any]:
     return {
-        "type": "record", "site": site, "host": "SECSRV01", "path": "C:/SMS_BOOTSTRAP.log", "file_id": "fid1",
-        "offset": offset, "message": text, "encoding": "utf-8", "timezone": "Eastern Standard Time",
+        "type": "record",
+        "site": site,
+        "host": "SECSRV01",
+        "path": "C:/SMS_BOOTSTRAP.log",
+        "file_id": "fid1",
+        "offset": offset,
+        "message": text,
+        "encoding": "utf-8",
+        "timezone": "Eastern Standard Time",
     }
 
 
 def spool_frame(spool: Spool, tag: str, records: list[dict[str, Any]]) -> None:
-    frame = decode_frame([tag, [[1700000000, record] for record in records]], max_decompressed_bytes=10**8,
-                         line_stream=line_stream)
+    frame = decode_frame(
+        [tag, [[1700000000, record] for record in records]],
+        max_decompressed_bytes=10**8,
+        line_stream=line_stream,
+    )
     assert spool.append([SpoolInput(frame.tag, frame.entries, frame.record_count, frame.line_bytes)])
 
 
@@ -134,9 +150,14 @@ def test_bad_records_are_dead_lettered_and_the_stream_goes_on(tmp_path: Path) ->
 def test_heartbeats_become_heartbeat_documents(tmp_path: Path) -> None:
     spool, sink = open_spool(tmp_path), NullSink()
     beat = {
-        "type": "heartbeat", "site": "S01", "host": "SECSRV01", "shipper_version": "0.1.0",
+        "type": "heartbeat",
+        "site": "S01",
+        "host": "SECSRV01",
+        "shipper_version": "0.1.0",
         "files": [{"path": "C:/SMS_BOOTSTRAP.log", "file_id": "fid1", "size": 10, "offset": 10}],
-        "queue_bytes": 0, "queue_records": 0, "heartbeat_s": 30,
+        "queue_bytes": 0,
+        "queue_records": 0,
+        "heartbeat_s": 30,
     }
     spool_frame(spool, "bootwatch.heartbeat", [beat])
     pipeline = new_pipeline(spool, sink)

@@ -67,7 +67,9 @@ def test_metrics_endpoint_serves_prometheus_text_and_404s_other_paths(tmp_path: 
         await collector.start()
         try:
             base = f"http://127.0.0.1:{collector.metrics_port}"
-            text = await asyncio.to_thread(lambda: urllib.request.urlopen(f"{base}/metrics", timeout=5).read())
+            text = await asyncio.to_thread(
+                lambda: urllib.request.urlopen(f"{base}/metrics", timeout=5).read()
+            )
             with pytest.raises(urllib.error.HTTPError) as missing:
                 await asyncio.to_thread(urllib.request.urlopen, f"{base}/other", timeout=5)
             return text.decode(), missing.value.code

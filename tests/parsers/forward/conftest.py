@@ -57,7 +57,9 @@ class ServerHarness:
     async def _sink(self, frames: list[ForwardFrame]) -> bool:
         if self.gate is not None:
             await self.gate.wait()
-        return await self.writer.submit([SpoolInput(f.tag, f.entries, f.record_count, f.line_bytes) for f in frames])
+        return await self.writer.submit(
+            [SpoolInput(f.tag, f.entries, f.record_count, f.line_bytes) for f in frames]
+        )
 
     def call(self, coroutine: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(TIMEOUT_S)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import struct
@@ -48,8 +49,12 @@ def test_helo_offers_auth_only_when_users_are_checked() -> None:
 
 def test_user_and_password_are_checked() -> None:
     server = ServerHandshake(KEY, "c", {"alice": "pw"})
-    good = client_ping(server.helo(), shared_key=KEY, client_hostname="h", salt=b"s", username="alice", password="pw")
-    bad = client_ping(server.helo(), shared_key=KEY, client_hostname="h", salt=b"s", username="alice", password="no")
+    good = client_ping(
+        server.helo(), shared_key=KEY, client_hostname="h", salt=b"s", username="alice", password="pw"
+    )
+    bad = client_ping(
+        server.helo(), shared_key=KEY, client_hostname="h", salt=b"s", username="alice", password="no"
+    )
     assert server.check_ping(good).ok
     assert server.check_ping(bad).reason == "username/password mismatch"
 
@@ -73,8 +78,13 @@ def test_handshake_over_a_socket_with_a_raw_salt_then_data_is_acked(
     salt = bytes(range(240, 256))  # not valid UTF-8, packed as str like Fluent Bit does
     digest = hashlib.sha512(salt + b"SECSRV01" + nonce + KEY.encode()).hexdigest()
     ping = (
-        b"\x96" + msgpack.packb("PING") + msgpack.packb("SECSRV01") + raw_str(salt)
-        + msgpack.packb(digest) + msgpack.packb("") + msgpack.packb("")
+        b"\x96"
+        + msgpack.packb("PING")
+        + msgpack.packb("SECSRV01")
+        + raw_str(salt)
+        + msgpack.packb(digest)
+        + msgpack.packb("")
+        + msgpack.packb("")
     )
     peer.send_raw(ping)
     pong = peer.receive()
@@ -93,10 +103,8 @@ def test_failed_handshake_closes_the_connection_and_stores_nothing(
     peer.send(client_ping(helo, shared_key="wrong", client_hostname="h", salt=b"salt"))
     pong = peer.receive()
     assert pong[:3] == ["PONG", False, "shared_key mismatch"]
-    try:
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         peer.send(["t", 1, {"log": "sneaked in"}, {"chunk": "c"}])
-    except (BrokenPipeError, ConnectionResetError):
-        pass
     assert peer.is_closed_by_server()
     assert running.stored() == []
     assert running.metrics.handshake_failures == 1
@@ -116,7 +124,9 @@ def test_users_over_a_socket(make_harness: Callable[..., ServerHarness]) -> None
     running = handshake_harness(make_harness, users=[UserCredential(username="alice", password="pw")])
     peer = Peer(running.port)
     helo = peer.receive()
-    peer.send(client_ping(helo, shared_key=KEY, client_hostname="h", salt=b"s", username="alice", password="pw"))
+    peer.send(
+        client_ping(helo, shared_key=KEY, client_hostname="h", salt=b"s", username="alice", password="pw")
+    )
     assert peer.receive()[1] is True
     peer.send(["t", 1, {"log": "x"}, {"chunk": "c"}])
     assert peer.receive() == {"ack": "c"}

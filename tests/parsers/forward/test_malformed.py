@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 
 from tests.parsers.forward.conftest import Peer, ServerHarness
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(), st.text(max_size=20))
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(), st.text(max_size=20)
+)
 not_a_map = st.one_of(scalars.filter(lambda value: value is not None), st.lists(scalars, max_size=3))
 good_entry = st.builds(lambda n, text: [n, {"log": text}], st.integers(0, 2**32 - 1), st.text(max_size=30))
 bad_entry = st.one_of(

@@ -38,14 +38,19 @@ def roundtrip(message: list[object]) -> object:
 
 
 def test_message_mode_with_options_keeps_chunk_and_record() -> None:
-    frame = decode_frame(roundtrip(["app", 1700000000, {"log": "x"}, {"chunk": "abc=="}]), max_decompressed_bytes=LIMIT)
+    frame = decode_frame(
+        roundtrip(["app", 1700000000, {"log": "x"}, {"chunk": "abc=="}]), max_decompressed_bytes=LIMIT
+    )
     assert frame.tag == "app"
     assert frame.chunk == "abc=="
     assert list(iter_entries(frame.entries)) == [(1700000000.0, {"log": "x"})]
 
 
 def test_forward_mode_decodes_event_time_to_nanoseconds() -> None:
-    message = ["app", [[event_time(1700000000, 500_000_000), {"a": 1}], [event_time(1700000001, 0), {"a": 2}]]]
+    message = [
+        "app",
+        [[event_time(1700000000, 500_000_000), {"a": 1}], [event_time(1700000001, 0), {"a": 2}]],
+    ]
     frame = decode_frame(roundtrip(message), max_decompressed_bytes=LIMIT)
     assert frame.record_count == 2
     assert list(iter_entries(frame.entries)) == [(1700000000.5, {"a": 1}), (1700000001.0, {"a": 2})]
@@ -60,7 +65,9 @@ def test_entries_with_metadata_time_as_fluent_bit_5_sends_them_are_accepted() ->
 
 def test_packed_forward_is_stored_as_sent() -> None:
     payload = packed([[1, {"a": 1}], [2, {"a": 2}], [3, {"a": 3}]])
-    frame = decode_frame(roundtrip(["app", payload, {"size": 3, "chunk": b"\x00\xff"}]), max_decompressed_bytes=LIMIT)
+    frame = decode_frame(
+        roundtrip(["app", payload, {"size": 3, "chunk": b"\x00\xff"}]), max_decompressed_bytes=LIMIT
+    )
     assert frame.entries == payload
     assert frame.record_count == 3
     assert frame.chunk == b"\x00\xff"
@@ -113,7 +120,9 @@ def test_malformed_frames_name_their_reason(message: object, reason: str) -> Non
 
 
 def test_non_log_signals_are_acknowledged_but_carry_no_records() -> None:
-    frame = decode_frame(["metrics", b"\x01\x02", {"fluent_signal": 1, "chunk": "c"}], max_decompressed_bytes=LIMIT)
+    frame = decode_frame(
+        ["metrics", b"\x01\x02", {"fluent_signal": 1, "chunk": "c"}], max_decompressed_bytes=LIMIT
+    )
     assert frame.wants_ack and frame.record_count == 0 and frame.entries == b""
 
 
@@ -122,7 +131,11 @@ def test_line_streams_are_measured_per_key() -> None:
         text = record.get("log")
         return (str(record["path"]), len(str(text).encode()) + 1) if text is not None else None
 
-    entries = [[1, {"log": "ab", "path": "p1"}], [1, {"log": "cde", "path": "p1"}], [1, {"log": "", "path": "p2"}]]
+    entries = [
+        [1, {"log": "ab", "path": "p1"}],
+        [1, {"log": "cde", "path": "p1"}],
+        [1, {"log": "", "path": "p2"}],
+    ]
     frame = decode_frame(["app", entries], max_decompressed_bytes=LIMIT, line_stream=stream)
     assert frame.line_bytes == {"p1": 7, "p2": 1}
 

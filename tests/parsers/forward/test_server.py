@@ -87,7 +87,9 @@ def test_message_mode_messages_sharing_a_chunk_id_are_all_kept(harness: ServerHa
 
 def test_multi_megabyte_gzip_frame_of_several_members(harness: ServerHarness) -> None:
     line = "x" * 200
-    members = [gzip.compress(packed([[i, {"log": f"{line} {m}-{i}"}] for i in range(4000)])) for m in range(8)]
+    members = [
+        gzip.compress(packed([[i, {"log": f"{line} {m}-{i}"}] for i in range(4000)])) for m in range(8)
+    ]
     payload = b"".join(members)
     peer = Peer(harness.port)
     peer.send(["t", payload, {"chunk": "big", "compressed": "gzip"}])
@@ -100,7 +102,9 @@ def test_fluent_logger_sender_in_message_mode(harness: ServerHarness) -> None:
     sender = FluentSender("bootwatch", host="127.0.0.1", port=harness.port, nanosecond_precision=True)
     try:
         for n in range(20):
-            assert sender.emit_with_time("S02", EventTime(1700000000 + n), {"message": f"line {n}", "host": "h"})
+            assert sender.emit_with_time(
+                "S02", EventTime(1700000000 + n), {"message": f"line {n}", "host": "h"}
+            )
     finally:
         sender.close()
     deadline = time.monotonic() + 5
@@ -135,7 +139,9 @@ def test_malformed_frame_closes_only_its_connection(harness: ServerHarness) -> N
     assert harness.metrics.frames_malformed == 1
 
 
-def test_oversized_frame_closes_the_connection_without_ack(make_harness: Callable[..., ServerHarness]) -> None:
+def test_oversized_frame_closes_the_connection_without_ack(
+    make_harness: Callable[..., ServerHarness],
+) -> None:
     running = make_harness(limits=LimitsConfig(max_frame_mb=0.1))
     peer = Peer(running.port)
     peer.send_raw(msgpack.packb(["t", 1, {"log": "x" * 900_000}, {"chunk": "c"}]))
@@ -155,7 +161,9 @@ def test_spool_over_its_bound_refuses_frames_without_ack(make_harness: Callable[
     assert running.metrics.frames_refused == 1
 
 
-def test_connections_beyond_the_limit_are_closed_at_accept(make_harness: Callable[..., ServerHarness]) -> None:
+def test_connections_beyond_the_limit_are_closed_at_accept(
+    make_harness: Callable[..., ServerHarness],
+) -> None:
     running = make_harness(limits=LimitsConfig(max_connections=2))
     first, second = Peer(running.port), Peer(running.port)
     first.send(["t", 1, {"log": "a"}, {"chunk": "a"}])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import ssl
 import subprocess
@@ -25,8 +26,22 @@ def signed_pair(folder: Path, name: str, subject: str, extensions: str) -> None:
     openssl("req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr", cwd=folder)
     (folder / f"{name}.ext").write_text(extensions)
     openssl(
-        "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem", cwd=folder,
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        f"{name}.ext",
+        "-out",
+        f"{name}.pem",
+        cwd=folder,
     )
 
 
@@ -35,7 +50,20 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throwaway CA with a server certificate for localhost and a client certificate."""
     folder = tmp_path_factory.mktemp("pki")
     openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key", cwd=folder)
-    openssl("req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=test-ca", "-days", "2", "-out", "ca.pem", cwd=folder)
+    openssl(
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        "ca.key",
+        "-subj",
+        "/CN=test-ca",
+        "-days",
+        "2",
+        "-out",
+        "ca.pem",
+        cwd=folder,
+    )
     signed_pair(folder, "server", "/CN=localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
     signed_pair(folder, "client", "/CN=SECSRV01", "extendedKeyUsage=clientAuth\n")
     return folder
@@ -68,10 +96,8 @@ def test_client_certificate_is_required_when_a_client_ca_is_set(
     anonymous = Peer(running.port, context=client_context(pki, with_certificate=False))
     # TLS 1.3 finishes the client side before the server checks the certificate: the refusal shows
     # as the server closing the connection, and nothing it sent is stored.
-    try:
+    with contextlib.suppress(ssl.SSLError, ConnectionResetError, BrokenPipeError):
         anonymous.send(["t", 1, {"log": "no cert"}, {"chunk": "no"}])
-    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
-        pass
     assert anonymous.is_closed_by_server()
     assert [record["log"] for _t, _s, record in running.stored()] == ["with cert"]
 

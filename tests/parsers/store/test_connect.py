@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from elasticsearch import BadRequestError, Elasticsearch
 
 from parsers.store.connect import (
     MediaTypes,
@@ -115,6 +116,7 @@ def test_no_url_starts_an_embedded_engine_that_stops_with_the_store() -> None:
         assert store.is_embedded
         assert store.server.distribution == "opensearch"
         assert store.server.media_types is MediaTypes.PLAIN_JSON
+        assert not store.capabilities.ilm and not store.capabilities.point_in_time
         assert store.client.count(index="*")["count"] == 0
         process = store.embedded.process if store.embedded else None
     assert process is not None and process.poll() is not None
@@ -123,6 +125,7 @@ def test_no_url_starts_an_embedded_engine_that_stops_with_the_store() -> None:
 def test_each_cluster_version_receives_media_types_it_accepts(fake_cluster: FakeCluster) -> None:
     with connect(fake_cluster.url) as store:
         assert store.server.major == fake_cluster.major
+        assert store.capabilities.ilm
         store.client.index(index="probe", id="1", document={"a": 1})
     method, path, headers = fake_cluster.requests[-1]
     assert (method, path) == ("PUT", "/probe/_doc/1")
@@ -138,8 +141,6 @@ def test_the_client_default_media_type_is_refused_by_an_8x_cluster() -> None:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        from elasticsearch import BadRequestError, Elasticsearch
-
         with pytest.raises(BadRequestError):
             Elasticsearch(server.url).index(index="probe", id="1", document={"a": 1})
     finally:

@@ -6,7 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import log_document
+from store_helpers import log_document
 
 from parsers.lifecycle.attempts import FleetTracker
 from parsers.schema import HeartbeatDocument, SiteAttempt

@@ -6,10 +6,11 @@ import json
 from collections.abc import Callable
 
 import pytest
-from conftest import BulkProxy, FaultMode, log_document
+from store_helpers import BulkProxy, FaultMode, log_document
 
 from parsers.schema import DeadLetterDocument, document_id
 from parsers.store.connect import Store, connect
+from parsers.store.errors import StoreError
 from parsers.store.retry import RetryPolicy
 from parsers.store.templates import DEADLETTER_INDEX
 from parsers.store.writer import BulkWriter, RetriesExhausted, chunk_actions, log_action
@@ -124,3 +125,23 @@ def test_batches_are_cut_by_count_and_by_bytes() -> None:
 def test_a_record_larger_than_the_byte_limit_goes_alone() -> None:
     actions = [log_action(log_document(offset, message="y" * 5000)) for offset in range(3)]
     assert [len(batch) for batch in chunk_actions(actions, max_docs=10, max_bytes=100)] == [1, 1, 1]
+
+
+def test_a_document_without_timestamp_or_offset_is_dead_lettered_not_raised(store: Store) -> None:
+    unplaceable = {"message": "a record the parser left without @timestamp"}
+    result = BulkWriter(store).write([log_document(0), unplaceable])
+    assert (result.indexed, result.dead_lettered) == (1, 1)
+    store.client.indices.refresh(index=DEADLETTER_INDEX)
+    (hit,) = store.client.search(index=DEADLETTER_INDEX)["hits"]["hits"]
+    assert hit["_source"]["error_type"] == "malformed_document"
+    assert json.loads(hit["_source"]["original"]) == unplaceable
+
+
+def test_a_refused_bulk_request_raises_instead_of_dead_lettering_every_record(
+    store: Store, bulk_proxy: ProxyFactory
+) -> None:
+    proxy = bulk_proxy(1, "forbidden")
+    with connect(proxy.url) as through_proxy, pytest.raises(StoreError, match="403"):
+        BulkWriter(through_proxy, policy=_fast_policy()).write([log_document(0)])
+    assert len(proxy.bulk_calls) == 1
+    assert not store.client.indices.exists(index=DEADLETTER_INDEX)
