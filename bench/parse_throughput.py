@@ -5,7 +5,7 @@ process's CPU time (`time.process_time`, children's CPU time for commands), so o
 shared machine does not count against either side:
 
 1. In process, records/s from decoded record text to JSON bytes: one `StreamParser` per file,
-   `push_text` + `parsers.serialize.document_json` (`records_per_s`), against the naive baseline, one regex
+   `push_text` + `pydantic_core.to_json` (`records_per_s`), against the naive baseline, one regex
    per record into a dict plus `json.dumps` (`baseline_records_per_s`). The corpus is a simulated
    fleet (`bootwatch.simulate`, seeded): every family, zones, encodings, STATMSG lines, error codes,
    plain noise, framed once beforehand (framing is the shipper's cost, not measured here).
@@ -35,9 +35,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from pydantic_core import to_json
+
 from bootwatch.simulate import Fleet
 from parsers.parse import StreamParser
-from parsers.serialize import document_json
 from shippers.framing import RecordFramer, detect_encoding
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -121,9 +122,9 @@ def run_parser(corpus: list[StreamCorpus]) -> int:
         push = parser.push_text
         for offset, text in stream.records:
             for doc in push(text, offset):
-                produced += len(document_json(doc)) > 0
+                produced += len(to_json(doc)) > 0
         for doc in parser.close():
-            produced += len(document_json(doc)) > 0
+            produced += len(to_json(doc)) > 0
     return produced
 
 

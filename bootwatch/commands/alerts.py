@@ -76,6 +76,12 @@ def _print_report(report: RunReport, as_json: bool) -> None:
         print(f"bootwatch alerts: query {query_id}: {problem}", file=sys.stderr)
 
 
+def _print_if_news(report: RunReport, as_json: bool) -> None:
+    """Continuous mode: an evaluation that raised, resolved and failed nothing prints nothing."""
+    if report.events or not report.delivered_everywhere:
+        _print_report(report, as_json)
+
+
 def run(args: argparse.Namespace) -> int:
     from bootwatch.commands._store_access import as_of_argument, open_store
     from dashboards.alerts.config import AlertConfigError, load_alert_config
@@ -115,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             try:
-                runner.run_forever(stop, lambda report: _print_report(report, args.json), every=every)
+                runner.run_forever(stop, lambda report: _print_if_news(report, args.json), every=every)
             except KeyboardInterrupt:
                 stop.set()
             return 0

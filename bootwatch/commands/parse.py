@@ -46,9 +46,10 @@ def site_from_path(path: Path) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pydantic_core import to_json
+
     from parsers.lifecycle.rules import RulesError, load_rules
     from parsers.parse import parse_file
-    from parsers.serialize import document_json
     from parsers.times import resolve_zone
 
     if args.timezone is not None and resolve_zone(args.timezone) is None:
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         batch: list[bytes] = []
         try:
             for doc in parse_file(path, site=site, host=args.host, timezone=args.timezone, rules=rules):
-                batch.append(document_json(doc))
+                batch.append(to_json(doc))
                 if len(batch) >= _WRITE_BATCH:
                     out.write(b"\n".join(batch) + b"\n")
                     batch.clear()

@@ -274,8 +274,13 @@ class AlertRunner:
         on_report: Callable[[RunReport], None],
         every: timedelta | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wait: Callable[[float], object] | None = None,
     ) -> None:
-        """Evaluate each query when due (its schedule, or `every` for all) until `stop` is set."""
+        """Evaluate each query when due (its schedule, or `every` for all) until `stop` is set.
+
+        `wait(seconds)` sleeps until the next query is due; the default, `stop.wait`, wakes up at once
+        when `stop` is set (SIGTERM, Ctrl-C)."""
+        wait = wait or stop.wait
         next_due = {query.id: clock() for query in self.queries}
         while not stop.is_set():
             now = clock()
@@ -285,5 +290,5 @@ class AlertRunner:
                 for query in due:
                     assert query.alert is not None
                     next_due[query.id] = now + (every or query.alert.schedule)
-            wait_s = (min(next_due.values()) - clock()).total_seconds()
-            stop.wait(max(0.0, wait_s))
+            if not stop.is_set():
+                wait(max(0.0, (min(next_due.values()) - clock()).total_seconds()))

@@ -46,7 +46,7 @@ _COMMON_TRAILER = re.compile(
 # Started  $$<SMS_BOOTSTRAP><Fri Jul 26 9:05:01.234 2002 Pacific Daylight Time><thread=345 (0x159)>
 _COMMON_TRAILER_B = re.compile(
     r"\$\$<([^>]*)><[A-Z][a-z]{2} ([A-Z][a-z]{2} +\d{1,2} \d{1,2}:\d\d):([0-5]\d\.\d{3}) (\d{4})"
-    r"(?: ([A-Za-z][^<>~]*?))? ?><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)>\s*\Z"
+    r"(?: ([A-Za-z][^<>~]*))?><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)>\s*\Z"
 )
 _AB_MINUTE = re.compile(r"(?P<month>[A-Za-z]{3}) +(?P<day>\d{1,2}) +(?P<hour>\d{1,2}):(?P<min>\d{1,2})")
 # Layout A: Wed May 21 17:09:27 1997~
@@ -101,7 +101,7 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
             thread = int(thread_text)
             return ParsedRecord(NAME, message, infer_level(message), component or None,
                                 thread if thread <= _MAX_THREAD else None, minute, seconds, None,
-                                zone_name or None)
+                                zone_name.rstrip() or None if zone_name else None)
     return _parse_any_trailer(text, start)
 
 

@@ -19,7 +19,7 @@ from dashboards.queries import (
 )
 from parsers.store.connect import Store
 from parsers.store.templates import install_templates
-from tests.dashboards.conftest import index_attempts, site_attempt
+from tests.dashboards.support import index_attempts, site_attempt
 
 AS_OF = datetime(2002, 10, 27, 8, 0, tzinfo=UTC)
 
@@ -54,7 +54,10 @@ def test_date_math_is_resolved_at_the_given_time() -> None:
         "@timestamp:[2002-03-30T12:30:00.000Z TO 2002-03-31T12:30:00.000Z]"
     )
     # one month back from March 31 clamps to February 28; /d rounds down to midnight
-    assert resolve_now("t:[now-1M/d TO now+1y]", now) == "t:[2002-02-28T00:00:00.000Z TO 2003-03-31T12:30:00.000Z]"
+    assert (
+        resolve_now("t:[now-1M/d TO now+1y]", now)
+        == "t:[2002-02-28T00:00:00.000Z TO 2003-03-31T12:30:00.000Z]"
+    )
     assert resolve_now("t:>=now-90m", now) == "t:>=2002-03-31T11:00:00.000Z"
 
 
@@ -102,7 +105,10 @@ time_field = "started_at"
 
 
 def test_only_site_queries_may_alert(tmp_path: Path) -> None:
-    text = _QUERY.format(id="x", index="bootwatch-logs-*") + '[query.alert]\nschedule="5m"\nseverity="info"\nrenotify="1h"\n'
+    text = (
+        _QUERY.format(id="x", index="bootwatch-logs-*")
+        + '[query.alert]\nschedule="5m"\nseverity="info"\nrenotify="1h"\n'
+    )
     with pytest.raises(ValueError, match="only queries on bootwatch-sites can alert"):
         load_queries(_write(tmp_path, text))
 
@@ -146,7 +152,10 @@ def test_site_queries_match_exactly_the_attempts_in_their_states(clean_store: St
     )
 
     def sites(query_id: str) -> set[str]:
-        return {hit.source["site"] for hit in run_saved_query(clean_store.client, find_query(query_id), AS_OF).hits}
+        return {
+            hit.source["site"]
+            for hit in run_saved_query(clean_store.client, find_query(query_id), AS_OF).hits
+        }
 
     assert sites("silent-install-failures") == {"S01", "S02"}
     assert sites("failed-unreported") == {"S01"}
@@ -162,7 +171,12 @@ def test_log_query_window_follows_the_as_of_time(clean_store: Store) -> None:
         "@timestamp": "2002-10-27T01:00:00.000Z",
         "message": "ERROR - Setup failed, Win32 error = 53",
         "event": {"original": "x", "dataset": "sms.bootstrap", "timezone": "UTC"},
-        "log": {"level": "error", "logger": "SMS_BOOTSTRAP", "file": {"path": "C:\\SMS_BOOTSTRAP.log"}, "offset": 0},
+        "log": {
+            "level": "error",
+            "logger": "SMS_BOOTSTRAP",
+            "file": {"path": "C:\\SMS_BOOTSTRAP.log"},
+            "offset": 0,
+        },
         "sms": {"log": {"format": "sms_legacy", "file_id": "f1"}, "site": {"code": "S01"}},
     }
     clean_store.client.index(index="bootwatch-logs-2002.10", id="one", document=document, refresh=True)

@@ -5,6 +5,7 @@ when one channel fails."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,14 +16,16 @@ from dashboards.alerts.runner import AlertRunner, UnknownQueryError
 from parsers.schema import AlertDocument
 from parsers.store.connect import Store
 from parsers.store.templates import ALERTS_INDEX
-from tests.dashboards.conftest import RecordingServer, ScriptedAnswer, index_attempts, site_attempt
+from tests.dashboards.support import RecordingServer, ScriptedAnswer, index_attempts, site_attempt
 
 pytestmark = pytest.mark.integration
 
 T = datetime(2002, 10, 27, 8, 0, tzinfo=UTC)
 
 
-def _runner(store: Store, *channels: LogChannel | WebhookChannel, queries: list[str] | None = None) -> AlertRunner:
+def _runner(
+    store: Store, *channels: LogChannel | WebhookChannel, queries: list[str] | None = None
+) -> AlertRunner:
     config = AlertConfig(channel=list(channels) or [LogChannel(type="log")], queries=queries)
     return AlertRunner(store, config, sleep=lambda _s: None)
 
@@ -63,7 +66,9 @@ def test_new_matches_raise_once_and_a_restarted_runner_sends_nothing_again(
     assert len(http_server.requests) == 1
 
 
-def test_alert_documents_record_each_event_and_its_channels(clean_store: Store, http_server: RecordingServer) -> None:
+def test_alert_documents_record_each_event_and_its_channels(
+    clean_store: Store, http_server: RecordingServer
+) -> None:
     _fleet(clean_store)
     _runner(clean_store, _hook(http_server)).evaluate(T)
     hits = clean_store.client.search(index=ALERTS_INDEX, query={"match_all": {}})["hits"]["hits"]
@@ -116,7 +121,9 @@ def test_a_failing_channel_is_reported_never_stops_the_others_and_is_owed_the_al
 ) -> None:
     index_attempts(clean_store, site_attempt("S01", "failed_unreported"))
     http_server.script = [ScriptedAnswer(500), ScriptedAnswer(500), ScriptedAnswer(200)]
-    runner = _runner(clean_store, _hook(http_server, "flaky", attempts=2), LogChannel(type="log", name="console"))
+    runner = _runner(
+        clean_store, _hook(http_server, "flaky", attempts=2), LogChannel(type="log", name="console")
+    )
     report = runner.evaluate(T)
     deliveries = {delivery.channel: delivery for delivery in report.deliveries}
     assert not deliveries["flaky"].ok and deliveries["flaky"].tries == 2
@@ -143,11 +150,15 @@ def test_the_config_cannot_select_a_query_that_does_not_alert(clean_store: Store
 
 
 def test_run_forever_evaluates_on_schedule_until_stopped(clean_store: Store) -> None:
-    import threading
-
     _fleet(clean_store)
     runner = _runner(clean_store)
-    ticks = iter(T + timedelta(minutes=minute) for minute in range(0, 1000, 3))
+    now = [T]
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += timedelta(seconds=seconds)
+
     stop = threading.Event()
     reports: list[RunReport] = []
 
@@ -156,8 +167,12 @@ def test_run_forever_evaluates_on_schedule_until_stopped(clean_store: Store) -> 
         if len(reports) == 3:
             stop.set()
 
-    runner.run_forever(stop, on_report, every=timedelta(minutes=10), clock=lambda: next(ticks))
-    # evaluated at T, then at the first tick at least 10 minutes later, and so on
-    assert [report.as_of - T for report in reports] == [timedelta(0), timedelta(minutes=12), timedelta(minutes=24)]
+    runner.run_forever(stop, on_report, every=timedelta(minutes=10), clock=lambda: now[0], wait=wait)
+    assert [report.as_of - T for report in reports] == [
+        timedelta(0),
+        timedelta(minutes=10),
+        timedelta(minutes=20),
+    ]
+    assert waits == [600.0, 600.0]
     assert _summary(reports[0]) == {("S01", "raised", False), ("S02", "raised", False)}
     assert reports[1].events == [] and reports[2].events == []

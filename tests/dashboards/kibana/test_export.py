@@ -114,7 +114,12 @@ def test_version_stamps_never_exceed_kibana_8_9() -> None:
 
 def test_object_ids_are_stable_names() -> None:
     ids = [obj["id"] for obj in _objects()]
-    assert ids[:4] == ["bootwatch-dv-logs", "bootwatch-dv-sites", "bootwatch-dv-alerts", "bootwatch-dv-deadletter"]
+    assert ids[:4] == [
+        "bootwatch-dv-logs",
+        "bootwatch-dv-sites",
+        "bootwatch-dv-alerts",
+        "bootwatch-dv-deadletter",
+    ]
     assert "bootwatch-search-silent-install-failures" in ids
     assert ids[-1] == "bootwatch-dashboard-fleet"
     assert [obj["id"] for obj in saved_objects()] == ids
@@ -123,8 +128,16 @@ def test_object_ids_are_stable_names() -> None:
 def test_rule_payloads_are_es_query_rules_with_known_params_only() -> None:
     # The params Kibana 8.9's .es-query schema accepts for searchType esQuery (unknown keys are refused).
     known = {
-        "size", "timeWindowSize", "excludeHitsFromPreviousRun", "timeWindowUnit", "threshold",
-        "thresholdComparator", "searchType", "timeField", "esQuery", "index",
+        "size",
+        "timeWindowSize",
+        "excludeHitsFromPreviousRun",
+        "timeWindowUnit",
+        "threshold",
+        "thresholdComparator",
+        "searchType",
+        "timeField",
+        "esQuery",
+        "index",
     }
     payloads = rule_payloads()
     alerting = [query for query in bundled_queries() if query.alert is not None]

@@ -12,7 +12,7 @@ from bootwatch.cli import main
 from dashboards.kibana.export import render_ndjson, saved_objects
 from dashboards.kibana.importer import KibanaAuth, KibanaImportError, import_dashboards
 from parsers.store.connect import Store
-from tests.dashboards.conftest import RecordedRequest, RecordingServer, ScriptedAnswer
+from tests.dashboards.support import RecordedRequest, RecordingServer, ScriptedAnswer
 
 PARTIAL_FAILURE = {
     "success": False,
@@ -33,7 +33,11 @@ def _uploaded_file(request: RecordedRequest) -> tuple[str, str, bytes]:
     head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + request.body)
     (part,) = list(message.iter_parts())
-    return part.get_param("name", header="content-disposition"), part.get_filename(), part.get_payload(decode=True)
+    return (
+        part.get_param("name", header="content-disposition"),
+        part.get_filename(),
+        part.get_payload(decode=True),
+    )
 
 
 def test_import_uploads_the_ndjson_as_multipart_with_the_xsrf_header(http_server: RecordingServer) -> None:
@@ -69,7 +73,7 @@ def test_a_200_answer_with_errors_reports_each_failed_object(http_server: Record
 
 def test_a_refused_request_raises_with_the_status(http_server: RecordingServer) -> None:
     http_server.script = [ScriptedAnswer(400, {"statusCode": 400, "message": "Invalid file extension .txt"})]
-    with pytest.raises(KibanaImportError, match="HTTP 400.*Invalid file extension"):
+    with pytest.raises(KibanaImportError, match=r"HTTP 400.*Invalid file extension"):
         import_dashboards(http_server.url)
 
 

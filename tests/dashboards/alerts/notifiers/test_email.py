@@ -30,7 +30,7 @@ RAISED = AlertEvent(
     severity="critical",
     state="failed_unreported",
     host="PHOENIX-SEC11",
-    message="S12 (PHOENIX-SEC11): Silent install failures: attempt S12-20021025T221323355Z is failed_unreported",
+    message="S12 (PHOENIX-SEC11): Silent install failures: attempt S12-1 is failed_unreported",
     error_code="0x80070005",
     hint="Access denied",
 )
@@ -78,10 +78,29 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (cert, key), made with the openssl command."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=30,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
     )
     return cert, key
 
@@ -99,15 +118,21 @@ def plain_server() -> Iterator[tuple[Mailbox, int]]:
 
 def _channel(port: int, **settings: Any) -> EmailChannel:
     return EmailChannel(
-        type="email", name="mail", host="127.0.0.1", port=port, sender="bootwatch@example.net",
-        to=["sms-admins@example.net", "oncall@example.net"], timeout_s=5, **settings,
+        type="email",
+        name="mail",
+        host="127.0.0.1",
+        port=port,
+        sender="bootwatch@example.net",
+        to=["sms-admins@example.net", "oncall@example.net"],
+        timeout_s=5,
+        **settings,
     )
 
 
 def test_one_mail_lists_every_alert_of_the_run(plain_server: tuple[Mailbox, int]) -> None:
     mailbox, port = plain_server
     EmailNotifier(_channel(port)).send([RAISED, RESOLVED])
-    (sender, recipients, content), = mailbox.messages
+    ((sender, recipients, content),) = mailbox.messages
     assert sender == "bootwatch@example.net"
     assert recipients == ["sms-admins@example.net", "oncall@example.net"]
     message = message_from_bytes(content, policy=default_policy)
@@ -142,8 +167,13 @@ def test_starttls_then_login_delivers_over_the_upgraded_connection(certificate: 
     port = _free_port()
     controller = _start(
         Controller(
-            mailbox, hostname="127.0.0.1", port=port, tls_context=server_context, require_starttls=True,
-            authenticator=authenticator, auth_require_tls=True,
+            mailbox,
+            hostname="127.0.0.1",
+            port=port,
+            tls_context=server_context,
+            require_starttls=True,
+            authenticator=authenticator,
+            auth_require_tls=True,
         )
     )
     try:

@@ -11,7 +11,7 @@ from dashboards.alerts.config import WebhookChannel
 from dashboards.alerts.events import AlertEvent, AlertKey
 from dashboards.alerts.notifiers.retry import DeliveryError
 from dashboards.alerts.notifiers.webhook import WebhookNotifier
-from tests.dashboards.conftest import RecordingServer, ScriptedAnswer
+from tests.dashboards.support import RecordingServer, ScriptedAnswer
 
 EVENT = AlertEvent(
     key=AlertKey("silent-install-failures", "S07", "S07-20021025T195549216Z"),
@@ -21,7 +21,7 @@ EVENT = AlertEvent(
     severity="critical",
     state="failed_unreported",
     host="ORLÉANS-SEC06",
-    message="S07 (ORLÉANS-SEC06): Silent install failures: attempt S07-20021025T195549216Z is failed_unreported",
+    message="S07 (ORLÉANS-SEC06): Silent install failures: attempt S07-1 is failed_unreported",
     error_code="0x80070005",
 )
 

@@ -9,7 +9,7 @@ import pytest
 from bootwatch.cli import main
 from dashboards.queries import bundled_queries
 from parsers.store.connect import Store
-from tests.dashboards.conftest import index_attempts, site_attempt
+from tests.dashboards.support import index_attempts, site_attempt
 
 
 def test_list_shows_every_saved_query_with_its_lucene_string(capsys: pytest.CaptureFixture[str]) -> None:
@@ -21,7 +21,9 @@ def test_list_shows_every_saved_query_with_its_lucene_string(capsys: pytest.Capt
 
 
 @pytest.mark.integration
-def test_run_json_prints_the_matching_attempts(clean_store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_json_prints_the_matching_attempts(
+    clean_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
     index_attempts(clean_store, site_attempt("S01", "stalled"), site_attempt("S02", "succeeded"))
     arguments = ["queries", "run", "stalled-installs", "--json", "--as-of", "2002-10-27T08:00:00Z"]
     assert main([*arguments, "--es-url", clean_store.url]) == 0

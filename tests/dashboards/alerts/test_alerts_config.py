@@ -67,12 +67,16 @@ to = ["admins@example.net"]
             '[[channel]]\ntype = "webhook"\nname = "h"\nurl = "http://x/"\ncolour = "red"\n',
             r"channel\[0\]\.colour: unknown key: remove it or fix its spelling",
         ),
-        ('[[channel]]\ntype = "webhook"\nname = "h"\n', r"channel\[0\]\.url: required key is missing: add it"),
+        (
+            '[[channel]]\ntype = "webhook"\nname = "h"\n',
+            r"channel\[0\]\.url: required key is missing: add it",
+        ),
         ('[[channel]]\ntype = "pager"\n', r"channel\[0\]: type must be one of log, webhook, email"),
         ('[[channel]]\nname = "x"\n', r"channel\[0\]: every \[\[channel\]\] needs type"),
         ('qeuries = ["x"]\n', r"qeuries: unknown key"),
         (
-            '[[channel]]\ntype = "email"\nname = "m"\nhost = "h"\nsender = "a@b"\nto = ["c@d"]\nusername = "u"\n',
+            '[[channel]]\ntype = "email"\nname = "m"\nhost = "h"\nsender = "a@b"\nto = ["c@d"]\n'
+            'username = "u"\n',
             r"channel\[0\]: .*username and password go together",
         ),
         (

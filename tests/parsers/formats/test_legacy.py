@@ -1,0 +1,57 @@
+"""Legacy SMS family: trailer grammar, the three timestamp layouts, threads, tildes."""
+
+from __future__ import annotations
+
+import pytest
+
+from parsers.formats import legacy
+from parsers.formats.record import DEFAULT_CONTEXT
+
+
+def _parse(text: str) -> legacy.ParsedRecord:
+    record = legacy.parse(text, DEFAULT_CONTEXT)
+    assert record is not None
+    return record
+
+
+def test_layout_c_reads_minute_seconds_and_bias() -> None:
+    record = _parse("Ready  $$<SMS_HIERARCHY_MANAGER><07-26-2016 17:09:27.113+300><thread=4840 (0x12E8)>")
+    assert (record.minute, record.seconds, record.bias) == ((2016, 7, 26, 17, 9), "27.113", 300)
+    assert record.zone_name is None
+    assert (record.message, record.logger, record.thread) == ("Ready", "SMS_HIERARCHY_MANAGER", 4840)
+
+
+def test_layout_b_keeps_the_zone_name_and_layout_a_has_none() -> None:
+    named = _parse("x  $$<SMS_BOOTSTRAP><Fri Jul 26 9:05:01.234 2002 Pacific Daylight Time><thread=1 (0x1)>")
+    assert (named.minute, named.seconds) == ((2002, 7, 26, 9, 5), "01.234")
+    assert named.zone_name == "Pacific Daylight Time"
+    ctime = _parse("x  $$<SMS_DESPOOLER><Wed May 21 17:09:27 1997~><thread=DB>")
+    assert (ctime.minute, ctime.seconds) == ((1997, 5, 21, 17, 9), "27.000")
+    assert ctime.zone_name is None and ctime.bias is None
+
+
+def test_component_may_hold_spaces_backslashes_colons_and_dots() -> None:
+    record = _parse(r"x $$<C:\WINNT\MS\SMS\CORE\BIN\CLI SVCL.EXE><07-26-2016 17:09:27.113+0><thread=1 (0x1)>")
+    assert record.logger == r"C:\WINNT\MS\SMS\CORE\BIN\CLI SVCL.EXE"
+
+
+@pytest.mark.parametrize(("thread", "expected"), [
+    ("281 (0x119)", 281), ("4294758987 (0xFFFCD24B)", 4294758987), ("DB", 219),
+    ("4294967296 (0x100000000)", None),
+])
+def test_thread_forms(thread: str, expected: int | None) -> None:
+    assert _parse(f"x  $$<C><07-26-2016 17:09:27.113+0><thread={thread}>").thread == expected
+
+
+def test_tildes_become_line_breaks_with_trailing_ones_dropped() -> None:
+    assert _parse("~a~b~~c~~  $$<C><Wed May 21 17:09:27 1997~><thread=DB>").message == "\na\nb\n\nc"
+
+
+def test_a_garbled_time_keeps_the_record_without_a_time() -> None:
+    record = _parse("x  $$<C><02-30-2016 17:09:27.113+0><thread=1 (0x1)>")
+    assert record.minute is None and record.logger == "C"
+
+
+def test_a_line_without_a_trailer_is_not_legacy() -> None:
+    assert legacy.parse("Processing file  $$<C><07-26-2016 17:09:27.113+0>", DEFAULT_CONTEXT) is None
+    assert not legacy.matches("<MAXIMUM LOG FILE SIZE REACHED - FILE RENAMED>")
