@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from fluent.sender import FluentSender  # noqa: E402
 
+from parsers.lifecycle.rules import load_rules  # noqa: E402
 from parsers.parse import StreamParser  # noqa: E402
 from parsers.store.connect import Store, connect  # noqa: E402
 from shippers.framing import FramedRecord  # noqa: E402
@@ -215,6 +216,8 @@ def measure_collector(workdir: Path, records: list[dict[str, Any]], *args: str) 
 
 
 def parsed_documents(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents the collector makes of `records` (parsed and classified the same way)."""
+    rules = load_rules()
     parsers: dict[str, StreamParser] = {}
     documents: list[dict[str, Any]] = []
     for record in records:
@@ -226,6 +229,7 @@ def parsed_documents(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 path=record["path"],
                 file_id=record["file_id"],
                 timezone=record["timezone"],
+                rules=rules,
             ),
         )
         documents.extend(
@@ -398,9 +402,9 @@ def main() -> None:
     if args.naive_receiver:
         naive_receiver(args.naive_receiver[0], args.naive_receiver[1], int(args.naive_receiver[2]))
         return
-    null_records = 20_000 if args.quick else 200_000
-    engine_records = 3_000 if args.quick else 20_000
-    latency_seconds = 4 if args.quick else 20
+    null_records = 10_000 if args.quick else 200_000
+    engine_records = 1_500 if args.quick else 20_000
+    latency_seconds = 3 if args.quick else 20
     repeats = 1 if args.quick else 3
     records = shipper_records(null_records)
     engine_set = records[:engine_records]

@@ -15,7 +15,7 @@ from bootwatch import __version__
 from bootwatch.errors import UserError
 
 # Explicit registry, in the order `--help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("parse", "rules", "simulate", "replay", "setup", "queries", "dashboards", "alerts", "collect", "ship")
+COMMAND_MODULES: tuple[str, ...] = ("parse", "rules", "simulate", "replay", "setup", "queries", "dashboards", "alerts", "collect", "ship", "stats")
 
 
 def build_parser() -> argparse.ArgumentParser:

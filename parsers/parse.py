@@ -21,7 +21,8 @@ Two things need records that come later, so the parser holds a small, bounded lo
   one with a time, or, at the start of a stream, the next one (held until it arrives). When the
   stream ends (or is flushed) with no timed record at all, it takes the record's ship time
   (`RawRecord.shipped_at`), else the stream's `fallback_time` (`parse_file` passes the file's
-  modification time), else the current time; `event.timezone` is then "UTC".
+  modification time), else the current time; `event.timezone` is then "UTC". The same happens
+  when `MAX_HELD_RECORDS` time-less records pile up waiting, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from parsers.times import host_zone
 from shippers.framing import CP1252, UTF8, FramedRecord, RecordFramer, detect_encoding, file_fingerprint
 
 DEFAULT_LOOKAHEAD_RECORDS = 256
+# Time-less records waiting for a first timed one: beyond this many they are stamped and released.
+MAX_HELD_RECORDS = 1024
 READ_SIZE = 1 << 16
 # Bytes of a file's head used for its fingerprint (file_id) and encoding detection.
 HEAD_SIZE = 4096
@@ -122,7 +125,7 @@ class StreamParser:
             if stamp is None:
                 doc = self._builder.build(parsed, text, offset, None, status, encoding)
                 self._held.append(_Held(doc, parsed, shipped_at))
-                return []
+                return self._release(final=True) if len(self._held) >= MAX_HELD_RECORDS else []
         else:
             self._last_time = stamp
         doc = self._builder.build(parsed, text, offset, stamp, status, encoding)

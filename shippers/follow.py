@@ -114,6 +114,7 @@ class Follower:
                     paths.insert(0, sibling)
                     known.add(sibling)
         seen: set[str] = set()
+        unreadable: set[str] = set()
         total = 0
         if self._queue.full != self._reported_full:
             self._reported_full = self._queue.full
@@ -130,8 +131,9 @@ class Follower:
             except OSError as exc:
                 # Vanished between listing and opening, or locked for a moment: next poll.
                 log.debug("cannot read %s: %s", path, exc)
+                unreadable.add(path)
         if not self._queue.full:
-            self._retire_missing(seen)
+            self._retire_missing(seen, unreadable)
         return total
 
     def _poll_path(self, path: str, seen: set[str], now: float) -> int:
@@ -236,10 +238,10 @@ class Follower:
                         max(0, followed.size - followed.read_offset))
         followed.gone = True
 
-    def _retire_missing(self, seen: set[str]) -> None:
+    def _retire_missing(self, seen: set[str], unreadable: set[str]) -> None:
         acked = None
         for file_id, followed in list(self.files.items()):
-            if file_id in seen:
+            if file_id in seen or (followed.state.path in unreadable and not followed.gone):
                 continue
             if not followed.gone:
                 log.info("%s is gone (rotated away or deleted)", followed.state.path)

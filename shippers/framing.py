@@ -33,12 +33,18 @@ Scanning uses `bytes.find` over whole buffers; the per-record work is one slice 
 from __future__ import annotations
 
 import codecs
-import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import NamedTuple
+
+try:
+    # hashlib loads OpenSSL (about 4 MB of resident memory) to offer blake2b, which it takes from
+    # this built-in module anyway; the shipper must stay small on an old server.
+    from _blake2 import blake2b
+except ImportError:  # an interpreter built without it
+    from hashlib import blake2b
 
 UTF8 = "utf-8"
 UTF16_LE = "utf-16-le"
@@ -116,7 +122,7 @@ def fingerprint_length(head: bytes) -> int | None:
 
 def fingerprint_of(head: bytes, length: int) -> str:
     """The hex digest of the first `length` bytes: how a remembered fingerprint is checked again."""
-    return hashlib.blake2b(head[:length], digest_size=10).hexdigest()
+    return blake2b(head[:length], digest_size=10).hexdigest()
 
 
 def file_fingerprint(head: bytes) -> str | None:

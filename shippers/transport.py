@@ -16,15 +16,12 @@ connection, inside TLS when TLS is on.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import os
 import random
 import socket
 import struct
 import time
 from collections.abc import Callable, Sequence
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -72,7 +69,7 @@ class RecordPacker:
     """Packs framed records into PackedForward entries: `[EventTime, record map]` per record.
 
     The fields every record of a batch shares are packed once into a prefix, so the per-record
-    work is two C-level packs and two concatenations (no dict per record).
+    work is two C-level packs and a join (no dict per record: that costs ten times as much).
     """
 
     def __init__(self, *, site: str, host: str, timezone: str) -> None:
@@ -87,8 +84,11 @@ class RecordPacker:
         prefix = b"".join([b"\x92", pack(EventTime(read_at)), bytes([0x80 | (len(fields) + 2)]),
                            *(pack(key) + pack(value) for key, value in fields.items()), pack("offset")])
         message_key = pack("message")
-        return b"".join(chain.from_iterable(zip(map(prefix.__add__, map(pack, offsets)),
-                                                map(message_key.__add__, map(pack, texts)), strict=True)))
+        if not offsets:
+            return b""
+        # prefix + offset + "message" + text per record, built with C-level joins only.
+        return prefix + prefix.join(map(message_key.join, zip(map(pack, offsets), map(pack, texts),
+                                                               strict=True)))
 
     def pack_event(self, record: dict[str, Any], at: float) -> bytes:
         """One entry for a single event (a heartbeat)."""
@@ -111,6 +111,8 @@ def forward_frame(tag: str, entries: bytes, records: int, chunk: str) -> bytes:
 
 
 def sha512_hex(*parts: bytes) -> str:
+    import hashlib  # only with a shared key: hashlib loads OpenSSL, which costs memory
+
     digest = hashlib.sha512()
     for part in parts:
         digest.update(part)
@@ -223,6 +225,8 @@ class ForwardClient:
         if accepted is not True:
             why = _as_bytes(reason).decode(errors="replace")
             raise TransportError(f"collector refused the handshake: {why}")
+        import hmac
+
         expected = sha512_hex(salt, _as_bytes(server_hostname), nonce, key).encode()
         if not hmac.compare_digest(_as_bytes(digest), expected):
             raise TransportError("collector's PONG digest is wrong: it does not hold our shared key")

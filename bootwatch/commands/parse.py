@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -16,12 +17,17 @@ HELP = "Parse SMS / ConfigMgr log files and print one JSON document per record (
 # digit ("S02", as `bootwatch simulate` names them): SMS allows any three letters or digits, but
 # requiring a digit keeps everyday folders ("tmp", "usr", "SMS", "LOG") from being taken for one.
 _SITE_CODE = re.compile(r"(?=[A-Z]*[0-9])[A-Z0-9]{3}")
+# `bootwatch simulate` writes DIR/<SITE>/site.json beside each site's logs: {"site", "host", "timezone"}.
+SITE_SETTINGS_NAME = "site.json"
 # Documents are written in batches: one write call per record would dominate the command's cost.
 _WRITE_BATCH = 512
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", metavar="FILE", type=Path, help="Log files to parse, in order")
+    parser.add_argument(
+        "files", nargs="+", metavar="FILE", type=Path,
+        help="Log files to parse, in order. A site.json beside a file (as `bootwatch simulate` writes: "
+             "site, host, timezone) supplies the defaults of the options below for that file.")
     parser.add_argument(
         "--site", metavar="CODE",
         help="Site code for sms.site.code. Default: the nearest folder above each file named like a site "
@@ -34,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              "(\"Pacific Standard Time\"). Default: UTC.")
     parser.add_argument(
         "--rules", metavar="FILE", type=Path,
-        help="Lifecycle rules file (TOML) applied on top of the defaults; sets event.action")
+        help="Lifecycle rules file (TOML) applied on top of the defaults; sets event.action.")
 
 
 def site_from_path(path: Path) -> str | None:
@@ -43,6 +49,26 @@ def site_from_path(path: Path) -> str | None:
         if _SITE_CODE.fullmatch(folder.name):
             return folder.name
     return None
+
+
+def settings_beside(path: Path) -> dict[str, str]:
+    """The string settings of a site.json beside the file (empty when there is none).
+
+    A site.json that cannot be read or is not a JSON object is reported on stderr and ignored.
+    """
+    settings_path = path.parent / SITE_SETTINGS_NAME
+    if not settings_path.is_file():
+        return {}
+    try:
+        settings = json.loads(settings_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"bootwatch parse: ignoring {settings_path}: {exc}", file=sys.stderr)
+        return {}
+    if not isinstance(settings, dict):
+        print(f"bootwatch parse: ignoring {settings_path}: not a JSON object", file=sys.stderr)
+        return {}
+    return {key: value for key, value in settings.items() if key in ("site", "host", "timezone")
+            and isinstance(value, str)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,10 +91,13 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
     failed = False
     for path in args.files:
-        site = args.site if args.site is not None else site_from_path(path)
+        beside = settings_beside(path)
+        site = args.site or beside.get("site") or site_from_path(path)
+        host = args.host or beside.get("host")
+        timezone = args.timezone or beside.get("timezone")
         batch: list[bytes] = []
         try:
-            for doc in parse_file(path, site=site, host=args.host, timezone=args.timezone, rules=rules):
+            for doc in parse_file(path, site=site, host=host, timezone=timezone, rules=rules):
                 batch.append(to_json(doc))
                 if len(batch) >= _WRITE_BATCH:
                     out.write(b"\n".join(batch) + b"\n")

@@ -114,6 +114,9 @@ class PipelineConfig(Section):
     reframe_flush_s: float = Field(
         1.0, gt=0, description="Idle streams release held records (partial multi-line, look-ahead) after this"
     )
+    lookahead_max_s: float = Field(
+        0.5, gt=0, description="Longest a busy stream's parser may hold records back (zone look-ahead)"
+    )
     retry_max_s: float = Field(30.0, gt=0, description="Longest wait between retries while the store is down")
     site_sweep_s: float = Field(
         60.0, gt=0, description="Period of re-judging open install attempts (stalled / dark) while idle"

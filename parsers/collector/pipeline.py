@@ -32,28 +32,18 @@ from parsers.collector.records import (
     stream_file_id,
 )
 from parsers.collector.sinks import DeadRecord, Sink, SinkUnavailable
-from parsers.forward.modes import iter_entries
+from parsers.forward.modes import entry_time, iter_entries
 from parsers.lifecycle.rules import Rules
 from parsers.parse import StreamParser
 from parsers.schema import HeartbeatDocument
 from parsers.spool import Spool, SpooledFrame
-from shippers.framing import FramedRecord, RecordFramer
+from shippers.framing import RecordFramer
 
 log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
 # Streams idle this many flush periods are forgotten (their parser state released).
 EVICT_AFTER_FLUSHES = 12
-
-
-@dataclass(frozen=True, slots=True)
-class ShippedRecord(FramedRecord):
-    """A record framed by the shipper, with when it was shipped (what a time-less record falls back to).
-
-    A `FramedRecord` rather than a `RawRecord`: building a pydantic model per record would cost more
-    than parsing it, and the stream's origin is already known to its parser."""
-
-    shipped_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -64,6 +54,8 @@ class _Stream:
     last_seen: float = 0.0
     # Oldest spool seq whose records this stream may still hold in memory; None = holds nothing.
     held_since: int | None = None
+    # When the parser's look-ahead started holding records (monotonic); None = holds none.
+    lookahead_since: float | None = None
 
 
 @dataclass(slots=True)
@@ -84,7 +76,8 @@ class Pipeline:
         *,
         rules: Rules | None,
         batch_records: int = 5000,
-        reframe_flush_s: float = 5.0,
+        reframe_flush_s: float = 1.0,
+        lookahead_max_s: float = 0.5,
         retry_max_s: float = 30.0,
         site_sweep_s: float = 60.0,
         replay_retained: bool = False,
@@ -96,9 +89,11 @@ class Pipeline:
         self.rules = rules
         self.batch_records = batch_records
         self.reframe_flush_s = reframe_flush_s
+        self.lookahead_max_s = lookahead_max_s
+        self._flush_check_s = min(reframe_flush_s, lookahead_max_s) / 2
         self.retry_max_s = retry_max_s
         self.site_sweep_s = site_sweep_s
-        self._last_entry_time: float | None = None
+        self._last_entry_time: Any = None
         self._last_shipped_at: datetime | None = None
         self._last_sweep = time.monotonic()
         self.wake = wake or threading.Event()
@@ -119,6 +114,7 @@ class Pipeline:
 
     def _run(self) -> None:
         last_flush_check = time.monotonic()
+        self.sink.prepare()
         while not self.stopping.is_set():
             frames = self.spool.read_after(self.position, self.batch_records)
             if frames:
@@ -131,9 +127,9 @@ class Pipeline:
                 self.metrics.last_indexed_received_at = frames[-1].received_at
             now = time.monotonic()
             # Also under load: an idle stream's held record must not pin the spool cursor.
-            if now - last_flush_check >= self.reframe_flush_s / 2:
+            if now - last_flush_check >= self._flush_check_s:
                 last_flush_check = now
-                flushed = self._flush_idle(now)
+                flushed = self._flush_held(now)
                 if flushed.documents and not self._deliver(flushed):
                     return
             self._advance_cursor()
@@ -142,7 +138,7 @@ class Pipeline:
             if now - self._last_sweep >= self.site_sweep_s:
                 self._last_sweep = now
                 self._sweep_sites()
-            self.wake.wait(timeout=min(self.reframe_flush_s, 1.0))
+            self.wake.wait(timeout=self._flush_check_s)
             self.wake.clear()
 
     def _sweep_sites(self) -> None:
@@ -167,12 +163,13 @@ class Pipeline:
         tag = frame.tag
         line_offsets = dict(frame.line_starts)
         now = time.monotonic()
-        for entry_time, record in iter_entries(frame.entries):
+        for time_value, record in iter_entries(frame.entries):
             try:
-                if is_heartbeat(tag, record):
+                # The same partition as `records.line_stream`, most frequent kind first.
+                if is_shipper_record(record):
+                    self._push_shipped(frame.seq, tag, time_value, record, batch, now)
+                elif is_heartbeat(tag, record):
                     batch.heartbeats.append(heartbeat_document(record, tag, frame.received_at))
-                elif is_shipper_record(record):
-                    self._push_shipped(frame.seq, tag, entry_time, record, batch, now)
                 else:
                     self._push_line(frame.seq, tag, record, line_offsets, batch, now)
             except Exception as exc:
@@ -188,7 +185,7 @@ class Pipeline:
         return stream
 
     def _push_shipped(
-        self, seq: int, tag: str, entry_time: float | None, record: dict[str, Any], batch: _Batch, now: float
+        self, seq: int, tag: str, time_value: Any, record: dict[str, Any], batch: _Batch, now: float
     ) -> None:
         offset = record["offset"]
         if type(offset) is not int or offset < 0:
@@ -213,12 +210,8 @@ class Pipeline:
                 timezone=record.get("timezone"),
                 encoding=record.get("encoding") or "utf-8",
             )
-        text = record["message"]
-        # `length` is not sent by the shipper; the UTF-8 size is what the parser may use it for.
-        length = len(text.encode("utf-8", "surrogateescape"))
-        batch.documents.extend(
-            stream.parser.push(ShippedRecord(offset, length, text, self._shipped_at(entry_time)))
-        )
+        documents = stream.parser.push_text(record["message"], offset, None, self._shipped_at(time_value))
+        batch.documents.extend(documents)
         self._note_held(stream, seq, now)
 
     def _push_line(
@@ -258,35 +251,47 @@ class Pipeline:
     def _note_held(stream: _Stream, seq: int, now: float) -> None:
         stream.last_seen = now
         framer_holds = stream.framer is not None and stream.framer.position < stream.expected_offset
+        if stream.parser.pending:
+            if stream.lookahead_since is None:
+                stream.lookahead_since = now
+        else:
+            stream.lookahead_since = None
         if framer_holds or stream.parser.pending:
             if stream.held_since is None:
                 stream.held_since = seq
         else:
             stream.held_since = None
 
-    def _flush_idle(self, now: float) -> _Batch:
-        """Emit what idle streams hold (a partial multi-line record, the look-ahead); forget old ones."""
+    def _flush_held(self, now: float) -> _Batch:
+        """Release what streams hold too long; forget streams idle for long.
+
+        A partial multi-line record is emitted once its stream is idle for `reframe_flush_s`; the
+        parser's look-ahead is released after `lookahead_max_s` even on a busy stream, which bounds
+        the delay from receipt to searchable."""
         batch = _Batch()
         for key, stream in list(self.streams.items()):
             idle_s = now - stream.last_seen
-            if idle_s < self.reframe_flush_s:
-                continue
-            if stream.held_since is not None:
+            if stream.held_since is not None and idle_s >= self.reframe_flush_s:
                 if stream.framer is not None:
                     self._push_framed(stream, stream.framer.flush(), batch)
                 batch.documents.extend(stream.parser.flush())
-                stream.held_since = None
-            if idle_s > self.reframe_flush_s * EVICT_AFTER_FLUSHES:
+                stream.held_since = stream.lookahead_since = None
+            elif stream.lookahead_since is not None and now - stream.lookahead_since >= self.lookahead_max_s:
+                batch.documents.extend(stream.parser.flush())
+                stream.lookahead_since = None
+                framer = stream.framer
+                if framer is None or framer.position >= stream.expected_offset:
+                    stream.held_since = None
+            if idle_s > self.reframe_flush_s * EVICT_AFTER_FLUSHES and stream.held_since is None:
                 del self.streams[key]
         return batch
 
-    def _shipped_at(self, entry_time: float | None) -> datetime | None:
-        """The entry time as a datetime; frames usually share one time, so the last one is reused."""
-        if entry_time is None:
-            return None
-        if entry_time != self._last_entry_time:
-            self._last_entry_time = entry_time
-            self._last_shipped_at = datetime.fromtimestamp(entry_time, UTC)
+    def _shipped_at(self, time_value: Any) -> datetime | None:
+        """An entry's time as a datetime; frames usually share one time, so the last one is reused."""
+        if time_value != self._last_entry_time:
+            seconds = entry_time(time_value)
+            self._last_entry_time = time_value
+            self._last_shipped_at = datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
         return self._last_shipped_at
 
     # ------------------------------------------------------------------ delivery
@@ -314,8 +319,14 @@ class Pipeline:
                 self.metrics.records_dead_lettered += result.dead_lettered
             self.metrics.records_dead_lettered += dead
             self.metrics.heartbeats_received += len(batch.heartbeats)
-            for item in batch.dead:
-                log.warning("dead-lettered a record from tag %s: %s", item.tag, item.reason)
+            if batch.dead:
+                first = batch.dead[0]
+                log.warning(
+                    "dead-lettered %d record(s); first from tag %s: %s",
+                    len(batch.dead),
+                    first.tag,
+                    first.reason,
+                )
             return True
 
 

@@ -54,6 +54,7 @@ class Collector:
             rules=rules,
             batch_records=config.pipeline.batch_records,
             reframe_flush_s=config.pipeline.reframe_flush_s,
+            lookahead_max_s=config.pipeline.lookahead_max_s,
             retry_max_s=config.pipeline.retry_max_s,
             site_sweep_s=config.pipeline.site_sweep_s,
             replay_retained=replay_retained,

@@ -58,6 +58,8 @@ class Sink(Protocol):
 
     def maintain(self, now: datetime) -> None: ...
 
+    def prepare(self) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -91,6 +93,9 @@ class NullSink:
     def maintain(self, now: datetime) -> None:
         """No site state to re-judge."""
 
+    def prepare(self) -> None:
+        """Nothing to connect to."""
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -121,6 +126,13 @@ class StoreSink:
             self._store, self._writer, self._sites = store, BulkWriter(store), SiteStore(store)
         assert self._writer is not None and self._sites is not None
         return self._writer, self._sites
+
+    def prepare(self) -> None:
+        """Connect and install the templates now if the store is up (else on the first write)."""
+        try:
+            self._open()
+        except SinkUnavailable as exc:
+            log.warning("store not reachable yet (%s); frames are spooled until it is", exc)
 
     @property
     def store(self) -> Store:

@@ -25,10 +25,10 @@ NAME = "sms_legacy"
 
 _TRAILER_MARK = "$$<"
 
-# Processing file D:\SMS\inboxes\hman.box\S02.SCU  $$<SMS_HIERARCHY_MANAGER><07-26-2016 17:09:27.113+300><thread=4840 (0x12E8)>  # noqa: E501
-# Matched from the last `$$<`: the component ends only at `>` (it may hold spaces, `\`, `:`, `.`).
-# The common shapes (layout C time, decimal thread with its hex echo) are read by this one pattern,
-# in one `groups()` call; any other time or thread text falls into the catch-all alternatives.
+# Processing  $$<SMS_HIERARCHY_MANAGER><7-6-2016 9:05:01.1234567-60><thread=DB>
+# The full grammar, matched from the last `$$<`: the component ends only at `>` (it may hold
+# spaces, `\`, `:`, `.`); a layout C time with unpadded fields, any fraction length and an optional
+# bias, or any other time text (`other_time`, read by `_LAYOUT_AB`); any thread text.
 _TRAILER = re.compile(
     r"\$\$<(?P<component>[^>]*)>"
     r"<(?:(?P<minute>(?P<month>\d{1,2})-(?P<day>\d{1,2})-(?P<year>\d{4}) (?P<hour>\d{1,2}):(?P<min>\d{1,2}))"

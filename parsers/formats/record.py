@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Local minute of a record: (year, month, day, hour, minute). Shared tuples, cached per minute text,
-# so the hot path converts a minute to UTC once and reuses it for every record in that minute.
+# Local minute of a record: (year, month, day, hour, minute). Shared tuples, cached per minute text
+# by the formats, so the clock recognises "same minute as the previous record" by identity.
 LocalMinute = tuple[int, int, int, int, int]
 
 _MONTHS = {name: number for number, name in enumerate(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,10 +232,12 @@ def _validate_packed(frame: ForwardFrame, payload: bytes, line_stream: LineStrea
     return count
 
 
-def iter_entries(entries: bytes) -> Any:
-    """Yield `(time_seconds, record)` from a spooled entries blob (skipping nil records)."""
+def iter_entries(entries: bytes) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """Yield `(time, record)` from a spooled entries blob, skipping nil records.
+
+    The time is as decoded (convert it with `entry_time`): most callers never need it."""
     unpacker = new_unpacker(max(len(entries), 1))
     unpacker.feed(entries)
     for time_value, record in unpacker:
         if record is not None:
-            yield entry_time(time_value), record
+            yield time_value, record

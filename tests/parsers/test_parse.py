@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from parsers.lifecycle.rules import load_rules
-from parsers.parse import StreamParser, parse_file
+from parsers.parse import MAX_HELD_RECORDS, StreamParser, parse_file
 from parsers.schema import LogDocument, RawRecord
 from shippers.framing import FramedRecord
 
@@ -113,3 +113,12 @@ def test_documents_validate_against_the_schema_whatever_the_family() -> None:
     ]
     for doc in _push_all(_parser(), texts):
         LogDocument.model_validate(doc)
+
+
+def test_timeless_records_waiting_for_a_time_stay_bounded() -> None:
+    parser = _parser(lookahead_records=0, fallback_time=datetime(2019, 5, 6, tzinfo=UTC))
+    released: list[dict] = []
+    for index in range(MAX_HELD_RECORDS + 5):
+        released += parser.push(FramedRecord(index, 1, "x"))
+    assert len(released) == MAX_HELD_RECORDS and parser.pending == 5
+    assert released[0]["@timestamp"] == "2019-05-06T00:00:00.000Z"

@@ -74,3 +74,16 @@ def test_site_from_the_folder_reaches_the_documents(tmp_path: Path) -> None:
     (folder / "hman.log").write_text(LINE, encoding="utf-8", newline="")
     doc = json.loads(_bootwatch("parse", str(folder / "hman.log")).stdout)
     assert doc["sms"]["site"]["code"] == "T15"
+
+
+def test_site_json_beside_the_file_supplies_site_host_and_zone(tmp_path: Path) -> None:
+    folder = tmp_path / "fleet" / "S05"
+    folder.mkdir(parents=True)
+    (folder / "site.json").write_text('{"site": "S05", "host": "PHOENIX-SEC05", "timezone": '
+                                      '"US Mountain Standard Time"}', encoding="utf-8")
+    (folder / "Smssetup.log").write_bytes(b"06-21-1999 15:45:51 Setup started\r\n")
+    doc = json.loads(_bootwatch("parse", str(folder / "Smssetup.log")).stdout)
+    assert (doc["sms"]["site"]["code"], doc["host"]["name"]) == ("S05", "PHOENIX-SEC05")
+    assert (doc["@timestamp"], doc["event"]["timezone"]) == ("1999-06-21T22:45:51.000Z", "America/Phoenix")
+    overridden = json.loads(_bootwatch("parse", str(folder / "Smssetup.log"), "--host", "OTHER").stdout)
+    assert overridden["host"]["name"] == "OTHER"

@@ -192,3 +192,14 @@ def test_the_cursor_waits_while_the_sink_is_down(tmp_path: Path) -> None:
 def test_ids_match_the_store_writer_ids(tmp_path: Path) -> None:
     document = {"sms": {"site": {"code": "S01"}, "log": {"file_id": "f"}}, "log": {"offset": 7}}
     assert id_of(document) == document_id("S01", "f", 7)
+
+
+def test_the_parser_look_ahead_is_released_within_its_bound_on_a_busy_stream(tmp_path: Path) -> None:
+    spool, sink = open_spool(tmp_path), NullSink()
+    spool_frame(spool, "bootwatch.S01", [shipper_record(n, LEGACY.format(s=n)) for n in range(10)])
+    # Idle flushing is far away: only the look-ahead bound can release the held records.
+    pipeline = Pipeline(spool, sink, Metrics(), rules=None, reframe_flush_s=100.0, lookahead_max_s=0.2)
+    started = time.monotonic()
+    run_until(pipeline, lambda: len(sink.ids) == 10, timeout_s=5)
+    assert time.monotonic() - started < 2.0
+    assert spool.drained_seq == 1

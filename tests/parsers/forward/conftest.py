@@ -19,7 +19,7 @@ import pytest
 from parsers.collector.config import LimitsConfig, SecurityConfig
 from parsers.collector.metrics import Metrics
 from parsers.collector.records import line_stream
-from parsers.forward.modes import ForwardFrame, iter_entries
+from parsers.forward.modes import ForwardFrame, entry_time, iter_entries
 from parsers.forward.server import ForwardServer
 from parsers.spool import Spool, SpoolInput, SpoolWriter
 
@@ -78,7 +78,8 @@ class ServerHarness:
         """(tag, time, record) of every record committed to the spool, in order."""
         rows = []
         for frame in self.spool.read_after(0, 10**9):
-            rows.extend((frame.tag, time_s, record) for time_s, record in iter_entries(frame.entries))
+            entries = iter_entries(frame.entries)
+            rows.extend((frame.tag, entry_time(time_value), record) for time_value, record in entries)
         return rows
 
     def close(self) -> None:
