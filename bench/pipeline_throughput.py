@@ -11,7 +11,12 @@ Prints one JSON object (see BENCHMARKS.md) with:
 - baseline_records_per_s: the naive way, in the same run: fluent-logger in Message mode to a
   receiver that applies one regex and `helpers.bulk`s into a fresh engine.
 - p50_latency_s / p99_latency_s: send to searchable at 1,000 records/s into the engine.
-- max_connections_held: sender connections one collector held open at once (each acked a frame).
+- max_connections_held: sender connections one collector held open at once (each acked a frame),
+  and rss_mb_with_connections_held, the collector's resident memory then.
+- engine_ratio_vs_direct_bulk: engine_records_per_s / engine_direct_bulk_records_per_s (target >= 0.9).
+
+Everything runs on this machine at once (senders, collector, engine): absolute rates move with the
+load; the ratios measured in the same run are what to compare.
 """
 
 from __future__ import annotations
@@ -149,6 +154,12 @@ class Collector:
             name.removeprefix("bootwatch_collector_"): float(value)
             for name, value in (line.split(" ") for line in lines if line and not line.startswith("#"))
         }
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS line")
 
     def cpu_s(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -370,7 +381,8 @@ def measure_latency(workdir: Path, rate: int, seconds: float) -> tuple[float, fl
     return quantiles[49], quantiles[98]
 
 
-def measure_connections(workdir: Path, wanted: int) -> int:
+def measure_connections(workdir: Path, wanted: int) -> tuple[int, float]:
+    """Connections held at once (each acked one frame), and the collector's memory then (MB)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, wanted * 2 + 256)), hard))
     collector = Collector(workdir, "--sink", "null", config=f"[limits]\nmax_connections = {wanted + 100}\n")
@@ -385,7 +397,7 @@ def measure_connections(workdir: Path, wanted: int) -> int:
             unpacker = msgpack.Unpacker()
             while next(unpacker, None) is None:
                 unpacker.feed(sock.recv(1024))
-        return int(collector.metrics()["connections_open"])
+        return int(collector.metrics()["connections_open"]), collector.rss_mb()
     finally:
         for sock in sockets:
             sock.close()
@@ -402,9 +414,9 @@ def main() -> None:
     if args.naive_receiver:
         naive_receiver(args.naive_receiver[0], args.naive_receiver[1], int(args.naive_receiver[2]))
         return
-    null_records = 10_000 if args.quick else 200_000
-    engine_records = 1_500 if args.quick else 20_000
-    latency_seconds = 3 if args.quick else 20
+    null_records = 10_000 if args.quick else 100_000
+    engine_records = 1_500 if args.quick else 6_000
+    latency_seconds = 3 if args.quick else 15
     repeats = 1 if args.quick else 3
     records = shipper_records(null_records)
     engine_set = records[:engine_records]
@@ -420,7 +432,7 @@ def main() -> None:
             direct_rates.append(measure_direct_bulk(documents))
         baseline = measure_baseline(workdir, engine_set)
         p50, p99 = measure_latency(workdir, 1000, latency_seconds)
-        held = measure_connections(workdir, 2000)
+        held, rss_mb = measure_connections(workdir, 2000)
     engine, direct = statistics.median(engine_rates), statistics.median(direct_rates)
     result = {
         "bench": "pipeline_throughput",
@@ -445,6 +457,7 @@ def main() -> None:
             "p50_latency_s": round(p50, 3),
             "p99_latency_s": round(p99, 3),
             "max_connections_held": held,
+            "rss_mb_with_connections_held": round(rss_mb, 1),
         },
     }
     print(json.dumps(result))

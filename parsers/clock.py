@@ -51,7 +51,10 @@ class FileClock:
 
     def __init__(self, host: ZoneSpec) -> None:
         self._host = host
-        self._hours: dict[tuple[ZoneToken, tuple[int, ...]], _HourEntry] = {}
+        # Until a STATMSG is observed, conversions depend only on the host zone: the hour cache is
+        # shared by every clock with that host zone (short files would otherwise start cold).
+        self._hours = _uncorrected_hours(host)
+        self._hours_shared = True
         self._observed_offset: int | None = None  # east-positive minutes, from the latest STATMSG
         self._observed_at: datetime | None = None  # that STATMSG's GMTDATE (aware UTC)
         self._zone_deltas: dict[str, int] = {}  # zone label -> minutes added to its offset
@@ -86,6 +89,10 @@ class FileClock:
         """Compare a STATMSG line's local trailer time with its GMTDATE; correct the zones if needed."""
         if record.minute is None:
             return
+        if self._hours_shared:
+            # Corrections may follow from here on: this clock's conversions are its own now.
+            self._hours, self._hours_shared = {}, False
+            self._last_minute = None
         local = datetime(*record.minute) + timedelta(seconds=float(record.seconds))
         observed = round(zone_offset_from_statmsg(local, gmt).total_seconds() / 60)
         if abs(observed) > _MAX_OFFSET_MIN:
@@ -183,6 +190,12 @@ class FileClock:
         if claimed is None:
             return 0
         return observed - round(claimed.total_seconds() / 60)
+
+
+@lru_cache(maxsize=256)
+def _uncorrected_hours(host: ZoneSpec) -> dict[tuple[ZoneToken, tuple[int, ...]], _HourEntry]:
+    """The hour cache of every clock with this host zone that has seen no STATMSG yet."""
+    return {}
 
 
 def _utc_prefix(minute: tuple[int, ...], offset: int) -> str:

@@ -36,8 +36,9 @@ from typing import Any
 from parsers.clock import FileClock
 from parsers.formats.record import DEFAULT_CONTEXT, FormatContext, ParsedRecord
 from parsers.formats.registry import parse_record
+from parsers.formats.statmsg import parse_statmsg
 from parsers.lifecycle.rules import Rules
-from parsers.normalize import STATMSG_MARK, DocumentBuilder, status_message
+from parsers.normalize import STATMSG_MARK, DocumentBuilder
 from parsers.schema import RawRecord, format_utc_millis
 from parsers.times import host_zone
 from shippers.framing import CP1252, UTF8, FramedRecord, RecordFramer, detect_encoding, file_fingerprint
@@ -53,15 +54,8 @@ _NO_TIME_ZONE_LABEL = "UTC"
 Document = dict[str, Any]
 
 
-class _Held:
-    """A record waiting in the look-ahead: its document and what its timestamp still needs."""
-
-    __slots__ = ("doc", "parsed", "shipped_at")
-
-    def __init__(self, doc: Document, parsed: ParsedRecord, shipped_at: datetime | None) -> None:
-        self.doc = doc
-        self.parsed = parsed
-        self.shipped_at = shipped_at
+# A record waiting in the look-ahead: its document, what its timestamp still needs, its ship time.
+_Held = tuple[Document, ParsedRecord, datetime | None]
 
 
 class StreamParser:
@@ -76,7 +70,8 @@ class StreamParser:
                  timezone: str | None, encoding: str = "utf-8", rules: Rules | None = None,
                  context: FormatContext = DEFAULT_CONTEXT, fallback_time: datetime | None = None,
                  lookahead_records: int = DEFAULT_LOOKAHEAD_RECORDS) -> None:
-        self._builder = DocumentBuilder(site=site, host=host, path=path, file_id=file_id, encoding=encoding)
+        builder = DocumentBuilder(site=site, host=host, path=path, file_id=file_id, encoding=encoding)
+        self._build = builder.build
         self._clock = FileClock(host_zone(timezone))
         self._classify = rules.classify if rules is not None else None
         self._context = context
@@ -106,15 +101,14 @@ class StreamParser:
         `encoding` names the codec this record was decoded with when it differs from the stream's.
         """
         parsed = parse_record(text, self._context)
-        status = status_message(parsed) if STATMSG_MARK in parsed.message else None
+        status = parse_statmsg(parsed.message) if STATMSG_MARK in parsed.message else None
         if status is not None:
-            gmt = status.get("gmt_date")
+            gmt = status["gmt_date"]
             if gmt is not None:
                 self._clock.observe_status_message(parsed, _as_datetime(gmt))
         if self._window_left > 0:
             self._window_left -= 1
-            doc = self._builder.build(parsed, text, offset, None, status, encoding)
-            self._held.append(_Held(doc, parsed, shipped_at))
+            self._held.append((self._build(parsed, text, offset, None, status, encoding), parsed, shipped_at))
             if status is not None or self._window_left == 0:
                 self._window_left = 0
                 return self._release(final=False)
@@ -123,14 +117,14 @@ class StreamParser:
         if stamp is None:
             stamp = self._last_time
             if stamp is None:
-                doc = self._builder.build(parsed, text, offset, None, status, encoding)
-                self._held.append(_Held(doc, parsed, shipped_at))
+                doc = self._build(parsed, text, offset, None, status, encoding)
+                self._held.append((doc, parsed, shipped_at))
                 return self._release(final=True) if len(self._held) >= MAX_HELD_RECORDS else []
         else:
             self._last_time = stamp
-        doc = self._builder.build(parsed, text, offset, stamp, status, encoding)
+        doc = self._build(parsed, text, offset, stamp, status, encoding)
         if self._held:
-            self._held.append(_Held(doc, parsed, shipped_at))
+            self._held.append((doc, parsed, shipped_at))
             return self._release(final=False)
         if self._classify is not None:
             action = self._classify(doc)
@@ -152,7 +146,8 @@ class StreamParser:
     def _release(self, *, final: bool) -> list[Document]:
         """Stamp held records in order; without `final`, time-less ones with no neighbour stay held."""
         held, self._held = self._held, []
-        own = [self._clock.timestamp(item.parsed) for item in held]
+        timestamp = self._clock.timestamp
+        own = [timestamp(parsed) for _doc, parsed, _shipped_at in held]
         # For each record, the next timed record after it: what time-less records at the very start
         # of a stream borrow, since no previous one exists.
         following: list[tuple[str, str] | None] = [None] * len(held)
@@ -172,13 +167,13 @@ class StreamParser:
                 if not final:
                     self._held.append(item)
                     continue
-                stamp = self._no_time(item)
-            released.append(self._finish(item.doc, stamp))
+                stamp = self._no_time(item[2])
+            released.append(self._finish(item[0], stamp))
         self._last_time = previous
         return released
 
-    def _no_time(self, item: _Held) -> tuple[str, str]:
-        moment = item.shipped_at or self._fallback_time or datetime.now(UTC)
+    def _no_time(self, shipped_at: datetime | None) -> tuple[str, str]:
+        moment = shipped_at or self._fallback_time or datetime.now(UTC)
         return format_utc_millis(moment), _NO_TIME_ZONE_LABEL
 
     def _finish(self, doc: Document, stamp: tuple[str, str]) -> Document:

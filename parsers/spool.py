@@ -90,7 +90,7 @@ class SpoolStats:
 
 
 class Spool:
-    """The spool database. `append` is for the writer thread; reads and `mark_drained` for one reader."""
+    """The spool database: `append`, reads and `mark_drained` each on one thread, with its own connection."""
 
     def __init__(self, path: Path, *, max_bytes: int, retain_bytes: int, fsync: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +100,8 @@ class Spool:
         self._lock = threading.Lock()
         self._writer = self._open(fsync)
         self._reader = self._open(fsync)
+        # The cursor moves on the thread that stores batches, reads happen on the parsing thread.
+        self._cursor = self._open(fsync)
         with self._writer:
             self._writer.executescript(_SCHEMA)
             version = self._meta(self._writer, "format_version")
@@ -214,7 +216,7 @@ class Spool:
         """Move the cursor to `seq` (everything up to it is in the store) and prune past the budget."""
         if seq <= self.drained_seq:
             return
-        connection = self._reader
+        connection = self._cursor
         frames, records, size = connection.execute(
             "SELECT COUNT(*), COALESCE(SUM(records), 0), COALESCE(SUM(bytes), 0) FROM frames"
             " WHERE seq > ? AND seq <= ?",
@@ -265,8 +267,8 @@ class Spool:
             )
 
     def close(self) -> None:
-        self._writer.close()
-        self._reader.close()
+        for connection in (self._writer, self._reader, self._cursor):
+            connection.close()
 
 
 _STOP = object()

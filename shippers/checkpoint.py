@@ -169,11 +169,12 @@ class StateStore:
 class BatchQueue:
     """Batches between the reader and the sender: in memory while the collector keeps up, else on disk.
 
-    Batches stay in memory up to `memory_limit_bytes`; past that (the collector is slow or down)
-    every pending batch moves to the on-disk queue and new ones follow it there until it drains,
-    so the order is kept and memory stays bounded. The on-disk queue holds at most
-    `disk_limit_bytes`: `full` tells the reader to stop reading until acks make room.
-    A batch is removed only when acknowledged (`acknowledge`).
+    Batches stay in memory up to `memory_limit_bytes`. While the sender is delivering, a reader
+    that finds memory full waits for an ack (back-pressure, no disk writes in a catch-up). Once
+    the sender failed (no collector answers), every pending batch moves to the on-disk queue and
+    new ones follow it there until it drains, so the order is kept and memory stays bounded. The
+    on-disk queue holds at most `disk_limit_bytes`: `full` tells the reader to stop reading until
+    acks make room. A batch is removed only when acknowledged (`acknowledge`).
     """
 
     def __init__(self, store: StateStore, *, memory_limit_bytes: int, disk_limit_bytes: int) -> None:
@@ -184,8 +185,9 @@ class BatchQueue:
         self._memory_limit = memory_limit_bytes
         self._disk_limit = disk_limit_bytes
         self._changed = threading.Condition()
-        # Set by the sender: True after an ack, False after a failure (or when it stops).
-        self.sender_healthy = False
+        # Set by the sender: False after a failure (or when it stops), True again after an ack. It
+        # starts True so a catch-up at start waits for the first ack instead of spilling to disk.
+        self.sender_healthy = True
 
     @property
     def full(self) -> bool:

@@ -37,6 +37,8 @@ from shippers.transport import RecordPacker, new_chunk_id
 log = logging.getLogger("bootwatch.shipper")
 
 ROTATED_SUFFIX = ".lo_"
+# Batches read per open: a catch-up closes the file this often, so a rotation is never held up long.
+_BATCHES_PER_OPEN = 8
 
 
 def expand_paths(patterns: list[str]) -> list[str]:
@@ -90,6 +92,7 @@ class Follower:
         self._rescan_at = 0.0
         self._waiting: dict[str, _Waiting] = {}
         self._reported_full = False
+        self.behind = False
         self.files: dict[str, Followed] = {}
         for state in store.files().values():
             resume = state.resume_offset
@@ -99,7 +102,8 @@ class Follower:
     # ------------------------------------------------------------------ polling
 
     def poll(self) -> int:
-        """Read every followed file once; the number of bytes read."""
+        """Read every followed file once; the number of bytes read. `behind`: more is waiting."""
+        self.behind = False
         now = self._clock()
         if now >= self._rescan_at:
             self._candidates = expand_paths(self._config.paths)
@@ -202,13 +206,17 @@ class Follower:
         total = 0
         if followed.size > followed.read_offset:
             handle.seek(followed.read_offset)
-            while not self._queue.full:
+            for _batch in range(_BATCHES_PER_OPEN):
+                if self._queue.full:
+                    break
                 data = handle.read(self._batch_bytes)
                 if not data:
                     break
                 followed.read_offset += len(data)
                 total += len(data)
                 self._emit(followed, followed.framer.feed_columns(data))
+            else:
+                self.behind = True   # more to read: the next poll comes at once, after a close
         if followed.read_offset >= followed.size and now - followed.grew_at >= self._config.flush_after_s:
             framer = followed.framer
             if framer.position < followed.read_offset:

@@ -65,7 +65,11 @@ class Shipper:
     def run(self) -> None:
         config = self.config
         lock = StateDirLock(config.state_path)
-        store = StateStore(config.state_path)
+        try:
+            store = StateStore(config.state_path)
+        except BaseException:
+            lock.release()
+            raise
         try:
             queue = BatchQueue(store, memory_limit_bytes=int(config.memory_queue_mb * MB),
                                disk_limit_bytes=int(config.queue_max_mb * MB))
@@ -77,7 +81,8 @@ class Shipper:
             try:
                 while not self.stop.is_set():
                     follower.poll()
-                    self.stop.wait(config.poll_interval_s)
+                    if not follower.behind:
+                        self.stop.wait(config.poll_interval_s)
             finally:
                 self.stop.set()
                 queue.set_sender_healthy(False)
@@ -145,4 +150,6 @@ class Shipper:
             self._sender_crashed = True
             self.stop.set()
         finally:
+            # A reader waiting for memory room must not wait for a sender that is gone.
+            queue.set_sender_healthy(False)
             client.close()

@@ -79,10 +79,8 @@ def run(args: argparse.Namespace) -> int:
     replay = args.sink == "null" or settings.es_url is None
     try:
         collector = Collector(config, sink, rules=rules, replay_retained=replay)
-    except SpoolFormatError as exc:
+    except (SpoolFormatError, ConfigError) as exc:
         raise UserError(str(exc)) from None
-    except (OSError, ValueError) as exc:  # unreadable TLS files, a state dir we cannot create
-        raise UserError(f"cannot start the collector: {exc}; check the tls files and --state-dir") from None
     return asyncio.run(_serve(collector))
 
 
@@ -95,8 +93,11 @@ async def _serve(collector: Collector) -> int:
         await collector.start()
     except OSError as exc:
         await collector.stop()
-        where = collector.config.listen
-        raise UserError(f"cannot listen on {where}: {exc.strerror}; choose another --listen") from None
+        config = collector.config
+        raise UserError(
+            f"cannot listen ({exc.strerror}) on listen = {config.listen} or observability.metrics_listen = "
+            f"{config.observability.metrics_listen}; choose free addresses"
+        ) from None
     stopped = asyncio.create_task(stop.wait())
     failed = asyncio.create_task(collector.failed.wait())
     await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)

@@ -110,7 +110,7 @@ class SpoolConfig(Section):
 
 
 class PipelineConfig(Section):
-    batch_records: int = Field(5000, ge=1, description="Records read from the spool per indexing batch")
+    batch_records: int = Field(1000, ge=1, description="Records read from the spool per indexing batch")
     reframe_flush_s: float = Field(
         1.0, gt=0, description="Idle streams release held records (partial multi-line, look-ahead) after this"
     )

@@ -15,7 +15,9 @@ _COUNTERS = (
     ("frames_received", "Forward frames decoded"),
     ("records_received", "Records in decoded frames"),
     ("frames_acked", "Frames acknowledged after their spool commit"),
+    ("records_acked", "Records in frames acknowledged after their spool commit"),
     ("frames_refused", "Frames refused without ack because the spool was full"),
+    ("records_refused", "Records in frames refused without ack because the spool was full"),
     ("frames_malformed", "Connections closed for a malformed frame"),
     ("frames_oversized", "Connections closed for a frame over max_frame_mb"),
     ("connections_accepted", "Connections accepted"),
@@ -35,7 +37,9 @@ class Metrics:
     frames_received: int = 0
     records_received: int = 0
     frames_acked: int = 0
+    records_acked: int = 0
     frames_refused: int = 0
+    records_refused: int = 0
     frames_malformed: int = 0
     frames_oversized: int = 0
     connections_accepted: int = 0

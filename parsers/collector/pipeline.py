@@ -1,8 +1,10 @@
 """The collector's pipeline: spool -> re-frame -> parse (normalize + classify) -> sink.
 
-Runs on its own thread, reading committed frames in spool order. Records of the bootwatch shipper
-are whole already and go straight to a `StreamParser` per file; line-per-record senders' lines are
-re-framed per stream by `RecordFramer` first (a multi-line CMTrace record becomes one document).
+Runs on two threads: one reads committed frames in spool order and parses them, the other stores
+the previous batch meanwhile (parsing is CPU, storing is waiting on the store). Records of the
+bootwatch shipper are whole already and go straight to a `StreamParser` per file; line-per-record
+senders' lines are re-framed per stream by `RecordFramer` first (a multi-line CMTrace record becomes
+one document).
 Heartbeats become `bootwatch-heartbeats` documents; a record that cannot be read is dead-lettered
 with its reason, and the stream goes on.
 
@@ -14,9 +16,10 @@ and re-produce the same records with the same ids, which the sink de-duplicates.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -63,6 +66,14 @@ class _Batch:
     documents: list[Document] = field(default_factory=list)
     heartbeats: list[Document] = field(default_factory=list)
     dead: list[DeadRecord] = field(default_factory=list)
+    # Where the spool cursor may move once this batch is stored, and when its newest frame arrived.
+    drained_to: int = 0
+    received_at: float = 0.0
+    sweep_sites: bool = False
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self.documents or self.heartbeats or self.dead or self.sweep_sites)
 
 
 class Pipeline:
@@ -75,7 +86,7 @@ class Pipeline:
         metrics: Metrics,
         *,
         rules: Rules | None,
-        batch_records: int = 5000,
+        batch_records: int = 1000,
         reframe_flush_s: float = 1.0,
         lookahead_max_s: float = 0.5,
         retry_max_s: float = 30.0,
@@ -101,45 +112,94 @@ class Pipeline:
         self.streams: dict[Any, _Stream] = {}
         self.position = spool.first_retained_seq() if replay_retained else spool.drained_seq
         self.failure: Exception | None = None
+        # One batch stored while the next is parsed; None tells the delivery thread to finish.
+        self._ready: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
+        self._delivery: threading.Thread | None = None
 
-    # ------------------------------------------------------------------ thread body
+    # ------------------------------------------------------------------ threads
 
     def run(self) -> None:
-        """Thread body; an unexpected error is logged and kept in `failure` (the service then stops)."""
+        """Thread body: parses batches while a second thread stores the previous one.
+
+        Parsing (CPU here) and storing (waiting on the store) overlap, one batch deep. Only the
+        delivery thread touches the sink and moves the spool cursor, in batch order. An unexpected
+        error is logged and kept in `failure` (the service then stops)."""
+        delivery = threading.Thread(target=self._guarded, args=(self._deliver_loop,), name="delivery")
+        delivery.start()
+        self._delivery = delivery
         try:
-            self._run()
+            self._guarded(self._parse_loop)
+        finally:
+            self._handoff(None)
+            delivery.join()
+
+    def _guarded(self, body: Callable[[], None]) -> None:
+        try:
+            body()
         except Exception as exc:
             log.exception("pipeline stopped by an unexpected error; the spool keeps everything")
             self.failure = exc
+            self.stopping.set()
 
-    def _run(self) -> None:
+    def _parse_loop(self) -> None:
         last_flush_check = time.monotonic()
-        self.sink.prepare()
+        handed_to = self.spool.drained_seq
         while not self.stopping.is_set():
             frames = self.spool.read_after(self.position, self.batch_records)
+            batch = _Batch()
+            for frame in frames:
+                self._process_frame(frame, batch)
             if frames:
-                batch = _Batch()
-                for frame in frames:
-                    self._process_frame(frame, batch)
-                if not self._deliver(batch):
-                    return  # stopping while the store is down: the batch stays in the spool
                 self.position = frames[-1].seq
-                self.metrics.last_indexed_received_at = frames[-1].received_at
+                batch.received_at = frames[-1].received_at
             now = time.monotonic()
             # Also under load: an idle stream's held record must not pin the spool cursor.
             if now - last_flush_check >= self._flush_check_s:
                 last_flush_check = now
-                flushed = self._flush_held(now)
-                if flushed.documents and not self._deliver(flushed):
-                    return
-            self._advance_cursor()
-            if frames:
-                continue
-            if now - self._last_sweep >= self.site_sweep_s:
+                self._flush_held(now, batch)
+            if not frames and now - self._last_sweep >= self.site_sweep_s:
                 self._last_sweep = now
+                batch.sweep_sites = True
+            batch.drained_to = self._safe_cursor()
+            if (
+                batch.documents
+                or batch.heartbeats
+                or batch.dead
+                or batch.sweep_sites
+                or batch.drained_to > handed_to
+            ):
+                if not self._handoff(batch):
+                    return
+                handed_to = batch.drained_to
+            if not frames:
+                self.wake.wait(timeout=self._flush_check_s)
+                self.wake.clear()
+
+    def _handoff(self, batch: _Batch | None) -> bool:
+        """Queue a batch for the delivery thread (None: no more); False if it cannot be delivered."""
+        while True:
+            try:
+                self._ready.put(batch, timeout=0.2)
+                return True
+            except queue.Full:
+                if self._delivery is None or not self._delivery.is_alive():
+                    return False
+                if batch is not None and self.stopping.is_set():
+                    return False
+
+    def _deliver_loop(self) -> None:
+        self.sink.prepare()
+        while True:
+            batch = self._ready.get()
+            if batch is None:
+                return
+            if batch.sweep_sites:
                 self._sweep_sites()
-            self.wake.wait(timeout=self._flush_check_s)
-            self.wake.clear()
+            if not self._deliver(batch):
+                return  # stopping while the store is down: the batch stays in the spool
+            self.spool.mark_drained(batch.drained_to)
+            if batch.received_at:
+                self.metrics.last_indexed_received_at = batch.received_at
 
     def _sweep_sites(self) -> None:
         """Let the sink re-judge open install attempts while no records arrive."""
@@ -152,10 +212,10 @@ class Pipeline:
         self.stopping.set()
         self.wake.set()
 
-    def _advance_cursor(self) -> None:
+    def _safe_cursor(self) -> int:
+        """The spool cursor once everything parsed so far is stored: before anything still held."""
         held = [stream.held_since for stream in self.streams.values() if stream.held_since is not None]
-        safe = min(held) - 1 if held else self.position
-        self.spool.mark_drained(min(safe, self.position))
+        return min(min(held) - 1, self.position) if held else self.position
 
     # ------------------------------------------------------------------ per record
 
@@ -262,13 +322,12 @@ class Pipeline:
         else:
             stream.held_since = None
 
-    def _flush_held(self, now: float) -> _Batch:
+    def _flush_held(self, now: float, batch: _Batch) -> None:
         """Release what streams hold too long; forget streams idle for long.
 
         A partial multi-line record is emitted once its stream is idle for `reframe_flush_s`; the
         parser's look-ahead is released after `lookahead_max_s` even on a busy stream, which bounds
         the delay from receipt to searchable."""
-        batch = _Batch()
         for key, stream in list(self.streams.items()):
             idle_s = now - stream.last_seen
             if stream.held_since is not None and idle_s >= self.reframe_flush_s:
@@ -284,7 +343,6 @@ class Pipeline:
                     stream.held_since = None
             if idle_s > self.reframe_flush_s * EVICT_AFTER_FLUSHES and stream.held_since is None:
                 del self.streams[key]
-        return batch
 
     def _shipped_at(self, time_value: Any) -> datetime | None:
         """An entry's time as a datetime; frames usually share one time, so the last one is reused."""

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
+import ssl
 import threading
 from pathlib import Path
 
-from parsers.collector.config import CollectorConfig, parse_host_port
+from parsers.collector.config import CollectorConfig, ConfigError, parse_host_port
 from parsers.collector.metrics import Metrics
 from parsers.collector.pipeline import Pipeline
 from parsers.collector.records import line_stream
@@ -38,12 +40,18 @@ class Collector:
         self.sink = sink
         self.metrics = Metrics()
         spool_config = config.spool
-        self.spool = Spool(
-            Path(config.state_dir) / SPOOL_FILE,
-            max_bytes=int(spool_config.max_mb * MB),
-            retain_bytes=int(spool_config.retain_mb * MB),
-            fsync=spool_config.fsync,
-        )
+        try:
+            self.spool = Spool(
+                Path(config.state_dir) / SPOOL_FILE,
+                max_bytes=int(spool_config.max_mb * MB),
+                retain_bytes=int(spool_config.retain_mb * MB),
+                fsync=spool_config.fsync,
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(
+                f"key 'state_dir' ({config.state_dir}): cannot open the spool there ({exc}); "
+                "choose a writable folder with --state-dir"
+            ) from None
         self.metrics.spool_stats = self._spool_numbers
         self._wake = threading.Event()
         self.writer = SpoolWriter(self.spool, on_commit=self._wake)
@@ -60,20 +68,14 @@ class Collector:
             replay_retained=replay_retained,
             wake=self._wake,
         )
-        tls = config.tls
-        tls_context = None
-        if tls.enabled:
-            assert tls.cert_file is not None and tls.key_file is not None
-            tls_context = build_tls_context(
-                str(tls.cert_file), str(tls.key_file), str(tls.client_ca_file) if tls.client_ca_file else None
-            )
+        tls_context = self._tls_context(config)
         self.server = ForwardServer(
             frame_sink=self._spool_frames,
             metrics=self.metrics,
             limits=config.limits,
             security=config.security,
             tls_context=tls_context,
-            tls_handshake_timeout_s=tls.handshake_timeout_s,
+            tls_handshake_timeout_s=config.tls.handshake_timeout_s,
             line_stream=line_stream,
         )
         self._pipeline_thread = threading.Thread(target=self.pipeline.run, name="pipeline", daemon=True)
@@ -83,6 +85,29 @@ class Collector:
         self.metrics_port = 0
         # Set when the pipeline thread died of an unexpected error: the command exits non-zero.
         self.failed = asyncio.Event()
+
+    @staticmethod
+    def _tls_context(config: CollectorConfig) -> ssl.SSLContext | None:
+        """The server TLS context, or None; unreadable files are a config error naming the key."""
+        tls = config.tls
+        if tls.cert_file is None or tls.key_file is None:
+            return None
+        try:
+            context = build_tls_context(str(tls.cert_file), str(tls.key_file), None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"keys 'tls.cert_file' / 'tls.key_file' ({tls.cert_file}, {tls.key_file}): cannot load them "
+                f"({exc}); give PEM files, the key matching the certificate"
+            ) from None
+        if tls.client_ca_file is not None:
+            try:
+                context = build_tls_context(str(tls.cert_file), str(tls.key_file), str(tls.client_ca_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(
+                    f"key 'tls.client_ca_file' ({tls.client_ca_file}): cannot load it ({exc}); "
+                    "give a PEM CA bundle"
+                ) from None
+        return context
 
     def _spool_numbers(self) -> tuple[int, int, int, int]:
         stats = self.spool.stats()

@@ -124,6 +124,12 @@ class StoreSink:
                 store.close()
                 raise SinkUnavailable(f"cannot install index templates: {exc}") from exc
             self._store, self._writer, self._sites = store, BulkWriter(store), SiteStore(store)
+            kind = (
+                "the embedded engine (in memory, rebuilt from the spool at start)"
+                if store.is_embedded
+                else "store"
+            )
+            log.info("indexing into %s at %s", kind, store.url)
         assert self._writer is not None and self._sites is not None
         return self._writer, self._sites
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from parsers.formats.record import (
+    UNSEEN,
     FormatContext,
     LocalMinute,
     MinuteCache,
@@ -37,6 +38,15 @@ _TIME = re.compile(
 # date="07-26-2002"   date="7-6-2002"
 _DATE = re.compile(r"\s*(?P<month>\d{1,2})-(?P<day>\d{1,2})-(?P<year>\d{4})\s*\Z")
 
+# The attributes as Microsoft components write them, in their order, each value free of quotes:
+# read in one match instead of collecting every attribute into a dict and reading each one again.
+# For such a tail `_ATTRIBUTE` finds exactly these pairs, so the record is the same. Any other tail
+# (another order, a missing or extra attribute, a hex thread, an unknown type) takes the general path.
+_STANDARD_ATTRIBUTES = re.compile(
+    r'time="(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,7}))?([+-]\d{1,4})?" date="(\d{1,2})-(\d{1,2})-(\d{4})"'
+    r' component="([^"]*)" context="[^"]*" type="([0-3])" thread="(\d{1,9})" file="[^"]*">\s*\Z'
+)
+
 _LEVELS = {"0": "info", "1": "info", "2": "warning", "3": "error"}
 _MAX_THREAD = 2**32 - 1
 _minutes = MinuteCache()
@@ -48,7 +58,12 @@ def matches(text: str) -> bool:
 
 def parse(text: str, context: FormatContext) -> ParsedRecord | None:
     close = text.rfind(_CLOSE)
-    if close < len(_OPEN) or not text.rstrip().endswith(">"):
+    if close < len(_OPEN):
+        return None
+    standard = _STANDARD_ATTRIBUTES.match(text, close + len(_CLOSE))
+    if standard is not None:
+        return _standard_record(text, close, standard.groups(), context)
+    if not text.rstrip().endswith(">"):
         return None
     attributes = dict(_ATTRIBUTE.findall(text, close + len(_CLOSE)))
     message = text[len(_OPEN):close]
@@ -59,6 +74,27 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
     record = ParsedRecord(NAME, message, level, attributes.get("component") or None,
                           _thread(attributes.get("thread")))
     _read_timestamp(attributes.get("time"), attributes.get("date"), context, record)
+    return record
+
+
+def _standard_record(text: str, close: int, groups: tuple[str, ...], context: FormatContext) -> ParsedRecord:
+    """The record of a `_STANDARD_ATTRIBUTES` tail, as the general path would read it."""
+    hour, minute_of_hour, second, fraction, offset, month, day, year, component, kind, thread = groups
+    message = text[len(_OPEN):close]
+    if "\r" in message:
+        message = message.replace("\r\n", "\n")
+    record = ParsedRecord(NAME, message, _LEVELS[kind], component or None, int(thread))
+    key = f"{month}-{day}-{year} {hour}:{minute_of_hour}"
+    minute = _minutes.get(key, UNSEEN)
+    if minute is UNSEEN:
+        minute = _minutes.remember(key, valid_minute(int(year), int(month), int(day), int(hour),
+                                                     int(minute_of_hour)))
+    seconds = seconds_text(second, fraction)
+    if minute is None or seconds is None:
+        return record
+    record.minute, record.seconds = minute, seconds
+    if offset is not None:
+        record.bias = -int(offset) if context.east_positive_offsets else int(offset)
     return record
 
 

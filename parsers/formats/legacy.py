@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from parsers.formats.record import (
+    UNSEEN,
     FormatContext,
     LocalMinute,
     MinuteCache,
@@ -35,18 +36,23 @@ _TRAILER = re.compile(
     r":(?P<second>\d{1,2})(?:\.(?P<fraction>\d{1,7}))?(?P<bias>[+-]\d{1,4})?\s*|(?P<other_time>[^>]*))>"
     r"<thread=(?:(?P<thread>\d+) \(0x[0-9A-Fa-f]+\)|(?P<other_thread>[^>]*))>\s*\Z"
 )
-# The shape nearly every line has, read in one match and one `groups()` call: padded layout C
-# time with milliseconds, decimal thread with its hex echo. Any other line takes `_TRAILER`.
-# Ready  $$<SMS_HIERARCHY_MANAGER><07-26-2016 17:09:27.113+300><thread=4840 (0x12E8)>
+# The shapes nearly every line has, read in one match and one `groups()` call; any other line takes
+# `_TRAILER`. Each branch accepts only trailers the full grammar reads to the same record.
+# C, padded with milliseconds, decimal thread with its hex echo:
+#   Ready  $$<SMS_HIERARCHY_MANAGER><07-26-2016 17:09:27.113+300><thread=4840 (0x12E8)>
+# B with milliseconds, with or without a zone name:
+#   Started  $$<SMS_BOOTSTRAP><Fri Jul 26 9:05:01.234 2002 Pacific Daylight Time><thread=345 (0x159)>
+# A (SMS 1.x), hex thread:
+#   ~Found ready instruction file  $$<SMS_DESPOOLER><Wed May 21 17:09:27 1997~><thread=DB>
 _COMMON_TRAILER = re.compile(
-    r"\$\$<([^>]*)><((\d\d)-(\d\d)-(\d{4}) (\d\d):(\d\d)):([0-5]\d\.\d{3})([+-]\d{1,4})?>"
-    r"<thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)>\s*\Z"
-)
-# The same for layout B with milliseconds, with or without a zone name:
-# Started  $$<SMS_BOOTSTRAP><Fri Jul 26 9:05:01.234 2002 Pacific Daylight Time><thread=345 (0x159)>
-_COMMON_TRAILER_B = re.compile(
-    r"\$\$<([^>]*)><[A-Z][a-z]{2} ([A-Z][a-z]{2} +\d{1,2} \d{1,2}:\d\d):([0-5]\d\.\d{3}) (\d{4})"
-    r"(?: ([A-Za-z][^<>~]*))?><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)>\s*\Z"
+    r"\$\$<([^>]*)><(?:"
+    r"((\d\d)-(\d\d)-(\d{4}) (\d\d):(\d\d)):([0-5]\d\.\d{3})([+-]\d{1,4})?"
+    r"><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)"
+    r"|[A-Z][a-z]{2} ([A-Z][a-z]{2} +\d{1,2} \d{1,2}:\d\d):([0-5]\d\.\d{3}) (\d{4})(?: ([A-Za-z][^<>~]*))?"
+    r"><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)"
+    r"|[A-Z][a-z]{2} ([A-Z][a-z]{2} +[0-9]{1,2} [0-9]{1,2}:[0-9]{2}):([0-5][0-9]) ([0-9]{4})~?"
+    r"><thread=([0-9A-Fa-f]{1,8})"
+    r")>\s*\Z"
 )
 _AB_MINUTE = re.compile(r"(?P<month>[A-Za-z]{3}) +(?P<day>\d{1,2}) +(?P<hour>\d{1,2}):(?P<min>\d{1,2})")
 # Layout A: Wed May 21 17:09:27 1997~
@@ -75,41 +81,39 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
         return None
     common = _COMMON_TRAILER.match(text, start)
     if common is not None:
-        (component, minute_text, month, day, year, hour, minute_of_hour, seconds, bias,
-         thread_text) = common.groups()
-        if minute_text in _minutes_c:
-            minute = _minutes_c[minute_text]
+        (component, minute_text, month, day, year, hour, minute_of_hour, seconds, bias, thread_c, minute_b,
+         seconds_b, year_b, zone_name, thread_b, minute_a, second_a, year_a, thread_a) = common.groups()
+        zone = None
+        if minute_text is not None:
+            minute = _minutes_c.get(minute_text, UNSEEN)
+            if minute is UNSEEN:
+                minute = _minutes_c.remember(minute_text, valid_minute(
+                    int(year), int(month), int(day), int(hour), int(minute_of_hour)))
+            thread = int(thread_c)
+            bias_minutes = int(bias) if bias else None
+        elif minute_b is not None:
+            minute = _cached_ab_minute(minute_b, year_b)
+            seconds, thread, bias_minutes = seconds_b, int(thread_b), None
+            zone = zone_name.rstrip() or None if zone_name else None
         else:
-            minute = _minutes_c.remember(minute_text, valid_minute(
-                int(year), int(month), int(day), int(hour), int(minute_of_hour)))
+            minute = _cached_ab_minute(minute_a, year_a)
+            seconds, thread, bias_minutes = second_a + ".000", int(thread_a, 16), None
         if minute is not None:
             message = text[:start].rstrip()
             if "~" in message:
                 message = clean_tildes(message)
-            thread = int(thread_text)
             return ParsedRecord(NAME, message, infer_level(message), component or None,
-                                thread if thread <= _MAX_THREAD else None, minute, seconds,
-                                int(bias) if bias else None)
-    common = _COMMON_TRAILER_B.match(text, start)
-    if common is not None:
-        component, minute_text, seconds, year, zone_name, thread_text = common.groups()
-        minute = _cached_ab_minute(minute_text, year)
-        if minute is not None:
-            message = text[:start].rstrip()
-            if "~" in message:
-                message = clean_tildes(message)
-            thread = int(thread_text)
-            return ParsedRecord(NAME, message, infer_level(message), component or None,
-                                thread if thread <= _MAX_THREAD else None, minute, seconds, None,
-                                zone_name.rstrip() or None if zone_name else None)
+                                thread if thread <= _MAX_THREAD else None, minute, seconds, bias_minutes,
+                                zone)
     return _parse_any_trailer(text, start)
 
 
 def _cached_ab_minute(minute_text: str, year: str) -> LocalMinute | None:
     key = minute_text + year
-    if key in _minutes_ab:
-        return _minutes_ab[key]
-    return _minutes_ab.remember(key, _ab_minute(minute_text, year))
+    minute = _minutes_ab.get(key, UNSEEN)
+    if minute is UNSEEN:
+        return _minutes_ab.remember(key, _ab_minute(minute_text, year))
+    return minute
 
 
 def _ab_minute(minute_text: str, year: str) -> LocalMinute | None:

@@ -87,6 +87,11 @@ def month_number(abbreviation: str) -> int | None:
     return _MONTHS.get(abbreviation[:1].upper() + abbreviation[1:3].lower())
 
 
+# What `MinuteCache.get(key, UNSEEN)` returns for a text not cached yet (a cached None means "not a
+# real minute"): one lookup instead of `in` followed by `[]`.
+UNSEEN = object()
+
+
 class MinuteCache(dict[str, LocalMinute | None]):
     """Text of a local minute -> its validated tuple (None: not a real minute).
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from parsers.formats.record import (
+    UNSEEN,
     FormatContext,
     MinuteCache,
     ParsedRecord,
@@ -32,12 +33,13 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
     line = _LINE.match(text)
     if line is None:
         return None
-    key = line.group("minute")
-    minute = _minutes[key] if key in _minutes else _minutes.remember(key, valid_minute(
-        int(line.group("year")), int(line.group("month")), int(line.group("day")),
-        int(line.group("hour")), int(line.group("min"))))
-    seconds = seconds_text(line.group("second"), line.group("fraction"))
+    key, month, day, year, hour, minute_of_hour, second, fraction, message = line.groups()
+    minute = _minutes.get(key, UNSEEN)
+    if minute is UNSEEN:
+        minute = _minutes.remember(key, valid_minute(int(year), int(month), int(day), int(hour),
+                                                     int(minute_of_hour)))
+    seconds = seconds_text(second, fraction)
     if minute is None or seconds is None:
         return None
-    message = line.group("message").rstrip()
+    message = message.rstrip()
     return ParsedRecord(NAME, message, infer_level(message), None, None, minute, seconds)

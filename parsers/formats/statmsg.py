@@ -22,7 +22,7 @@ compares ``GMTDATE`` with the record's local time to check the file's zone
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from parsers.times import format_utc, parse_ctime
@@ -46,6 +46,30 @@ _PAIR = re.compile(
 # Real STATMSG lines are well under 2 KB; a longer tail is another record's text glued on.
 _MAX_SCAN = 8192
 
+# The layout every SMS component writes (the example above): all keys once, in this order, single
+# spaces, numbers of up to 9 digits, a known severity, the usual GMTDATE form (seconds below 60), no
+# `=`, `"` or blank inside unquoted values and no `"` inside quoted ones. For such a line the pairs
+# `_PAIR` would find are exactly these groups (a value holding neither `=` nor a blank followed by
+# `KEY=` cannot end early, and none needs stripping but the quoted ones), so one anchored match
+# replaces the scan with its per-character lookaheads (several times the cost). Any other line takes
+# `_PAIR`.
+_BARE = r'([^\s"=]*)'
+_NUMBER = r"([0-9]{1,9})"
+_STANDARD = re.compile(
+    r" ID=" + _NUMBER + r" SEV=([IWE]) LEV=" + _BARE + r' SOURCE="([^"]*)" COMP="([^"]*)"'
+    r" SYS=" + _BARE + r" SITE=" + _BARE + r" PID=" + _NUMBER + r" TID=" + _NUMBER
+    + r" GMTDATE=[A-Za-z]{3} ([A-Za-z]{3}) ([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-5][0-9]\.[0-9]{3}) ([0-9]{4})"
+    r'((?: ISTR[0-9]="[^"]*")*) NUMATTRS=' + _NUMBER + r"\s*\Z"
+)
+_INSERTION = re.compile(r' ISTR([0-9])="([^"]*)"')
+# How the ISTR run of a line writing all ten in order splits at its quotes (keys at even positions).
+_ALL_INSERTION_KEYS = [*(f" ISTR{index}=" for index in range(10)), ""]
+_MONTHS = {name: number for number, name in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
+# "MonDDYYYY" -> "YYYY-MM-DD" (None: not a real date); bounded like the formats' minute caches.
+_gmt_dates: dict[str, str | None] = {}
+_GMT_DATES_LIMIT = 4096
+
 
 def parse_statmsg(message: str) -> dict[str, Any] | None:
     """The `sms.status_message` dict of a message holding ``STATMSG:``; None if it has no known key.
@@ -58,12 +82,11 @@ def parse_statmsg(message: str) -> dict[str, Any] | None:
     start = message.find(MARKER)
     if start < 0:
         return None
-    values: dict[str, str] = {}
     body = message[start + len(MARKER) : start + len(MARKER) + _MAX_SCAN]
-    for match in _PAIR.finditer(body):
-        key = match.group(1)
-        quoted, bare = match.group(2, 3)
-        values.setdefault(key, (quoted if quoted is not None else bare).strip())
+    standard = _STANDARD.match(body)
+    if standard is not None:
+        return _standard_status(standard.groups())
+    values = _scanned_values(body)
     status: dict[str, Any] = {
         "id": _uint32(values.get("ID")),
         "severity": _severity(values.get("SEV")),
@@ -88,6 +111,76 @@ def parse_statmsg(message: str) -> dict[str, Any] | None:
     if all(value is None or value == [] for value in status.values()):
         return None
     return status
+
+
+def _scanned_values(body: str) -> dict[str, str]:
+    """Every ``KEY=value`` pair of the text after ``STATMSG:``, the first of a repeated key winning."""
+    values: dict[str, str] = {}
+    for match in _PAIR.finditer(body):
+        key = match.group(1)
+        quoted, bare = match.group(2, 3)
+        values.setdefault(key, (quoted if quoted is not None else bare).strip())
+    return values
+
+
+def _standard_status(groups: tuple[str, ...]) -> dict[str, Any]:
+    """`parse_statmsg`'s result for a `_STANDARD` line, built straight from the match groups."""
+    (message_id, severity, level, source, component, system, site, pid, tid, month_name, day, hour, minute,
+     seconds, year, insertions, num_attrs) = groups
+    source, component = source.strip(), component.strip()
+    return {
+        "id": int(message_id),
+        "severity": severity,
+        "level": level[:_MAX_KEYWORD] or None,
+        "source": source[:_MAX_KEYWORD] or None,
+        "component": component[:_MAX_KEYWORD] or None,
+        "system": system[:_MAX_KEYWORD] or None,
+        "site": site[:_MAX_KEYWORD] or None,
+        "pid": int(pid),
+        "tid": int(tid),
+        "gmt_date": _gmt_text(month_name, day, hour, minute, seconds, year),
+        "insertion_strings": _standard_insertions(insertions),
+        "num_attrs": int(num_attrs),
+    }
+
+
+def _standard_insertions(text: str) -> list[str]:
+    """`_insertion_strings` of the ` ISTRn="..."` run of a `_STANDARD` match."""
+    parts = text.split('"')
+    if parts[0::2] == _ALL_INSERTION_KEYS:
+        strings = [value.strip() for value in parts[1::2]]
+    else:
+        values: dict[str, str] = {}
+        for index, value in _INSERTION.findall(text):
+            values.setdefault("ISTR" + index, value.strip())
+        strings = _insertion_strings(values)
+    while strings and not strings[-1]:
+        strings.pop()
+    return strings
+
+
+def _gmt_text(month_name: str, day: str, hour: str, minute: str, seconds: str, year: str) -> str | None:
+    """`format_utc(parse_gmtdate(...))` of a GMTDATE in the `_STANDARD` form, without a datetime."""
+    key = month_name + day + year
+    date_text = _gmt_dates.get(key, False)
+    if date_text is False:
+        if len(_gmt_dates) >= _GMT_DATES_LIMIT:
+            _gmt_dates.clear()
+        date_text = _gmt_dates[key] = _gmt_date_text(month_name, day, year)
+    if date_text is None or hour > "23" or minute > "59":
+        return None
+    return f"{date_text}T{hour}:{minute}:{seconds}Z"
+
+
+def _gmt_date_text(month_name: str, day: str, year: str) -> str | None:
+    """"YYYY-MM-DD" of a GMTDATE's date when it is a real date, else None."""
+    month = _MONTHS.get(month_name.lower())
+    if month is None:
+        return None
+    try:
+        return date(int(year), month, int(day)).isoformat()
+    except ValueError:
+        return None
 
 
 def parse_gmtdate(text: str | None) -> datetime | None:

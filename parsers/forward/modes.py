@@ -57,6 +57,8 @@ def new_unpacker(max_buffer_bytes: int) -> msgpack.Unpacker:
     cp1252 log line) survives and can be turned back into the exact bytes.
     """
     return msgpack.Unpacker(
+        # The initial buffer: small, so thousands of mostly idle connections stay cheap.
+        read_size=min(max_buffer_bytes, 64 * 1024),
         raw=False,
         unicode_errors="surrogateescape",
         ext_hook=ext_hook,
@@ -142,6 +144,11 @@ def _note_line(frame: ForwardFrame, line_stream: LineStream | None, record: dict
         frame.line_bytes[key] = frame.line_bytes.get(key, 0) + size
 
 
+def _is_time_with_metadata(value: list[Any]) -> bool:
+    """`[EventTime, {metadata}]`: a Message-mode time, not Forward-mode entries (which are arrays)."""
+    return len(value) == 2 and isinstance(value[1], dict) and not isinstance(value[0], list)
+
+
 def _options(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
@@ -165,7 +172,7 @@ def decode_frame(
     body = message[1]
     packer = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape")
 
-    if isinstance(body, list):  # Forward mode
+    if isinstance(body, list) and not _is_time_with_metadata(body):  # Forward mode
         if len(message) > 3:
             raise MalformedFrame("Forward mode takes [tag, entries, options]")
         frame = ForwardFrame(tag, b"", 0, options=_options(message[2] if len(message) == 3 else None))

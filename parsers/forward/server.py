@@ -256,6 +256,7 @@ class ForwardConnection(asyncio.Protocol):
         if not stored:
             self._reject("frames_refused", f"spool full or failing; refused {len(frames)} frames without ack")
             server.metrics.frames_refused += len(frames) - 1
+            server.metrics.records_refused += sum(frame.record_count for frame in frames)
             return
         assert self.transport is not None
         for frame in frames:
@@ -264,6 +265,7 @@ class ForwardConnection(asyncio.Protocol):
                     msgpack.packb({"ack": frame.chunk}, use_bin_type=True, unicode_errors="surrogateescape")
                 )
                 server.metrics.frames_acked += 1
+                server.metrics.records_acked += frame.record_count
         del frames, to_store
         self.busy = False
         if self.transport.is_closing():

@@ -11,20 +11,26 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import dataclasses
 import importlib
 import re
 import shlex
+import subprocess
+import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
-from dashboards.alerts.config import load_alert_config
+from dashboards.alerts.config import AlertConfig, EmailChannel, LogChannel, WebhookChannel, load_alert_config
 from dashboards.queries import bundled_queries
+from parsers.collector.config import CollectorConfig
 from parsers.collector.config import load_config as load_collector_config
 from parsers.collector.records import line_stream, site_of
 from parsers.store.connect import StoreSettings, load_config_table
+from shippers.config import ShipperConfig
 from shippers.config import load_config as load_shipper_config
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -95,6 +101,55 @@ def test_shipper_configs_load_with_the_shippers_loader() -> None:
     for name in names:
         config = load_shipper_config(DEPLOY / name)
         assert config.collectors
+
+
+def _model_keys(model: type[BaseModel]) -> set[str]:
+    """Every key a pydantic config model accepts, nested tables included."""
+    keys = set()
+    for name, info in model.model_fields.items():
+        keys.add(name)
+        for candidate in typing.get_args(info.annotation) or (info.annotation,):
+            for inner in typing.get_args(candidate) or (candidate,):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    keys |= _model_keys(inner)
+    return keys
+
+
+def _dataclass_keys(cls: type) -> set[str]:
+    keys = set()
+    hints = typing.get_type_hints(cls)
+    for spec in dataclasses.fields(cls):
+        keys.add(spec.name)
+        if dataclasses.is_dataclass(hints[spec.name]):
+            keys |= _dataclass_keys(hints[spec.name])
+    return keys
+
+
+def _mentioned_keys(name: str) -> set[str]:
+    """Keys written in a TOML file, set or commented out: `key =`, and tables as `[key]` / `[[key]]`."""
+    text = (DEPLOY / name).read_text(encoding="utf-8")
+    return set(re.findall(r"([A-Za-z_]\w*)\s*=", text)) | set(re.findall(r"\[\[?([A-Za-z_]\w*)\]\]?", text))
+
+
+@pytest.mark.parametrize(
+    ("name", "keys"),
+    [
+        ("collector.toml", lambda: _model_keys(CollectorConfig) | _model_keys(StoreSettings)),
+        (
+            "alerts.toml",
+            lambda: (
+                _model_keys(AlertConfig) - {"channel"}
+                | _model_keys(LogChannel)
+                | _model_keys(WebhookChannel)
+                | _model_keys(EmailChannel)
+            ),
+        ),
+        ("store.toml", lambda: _model_keys(StoreSettings)),
+        ("shipper.example.toml", lambda: _dataclass_keys(ShipperConfig)),
+    ],
+)
+def test_every_option_of_a_command_is_explained_in_its_example_config(name: str, keys: Any) -> None:
+    assert keys() - _mentioned_keys(name) == set()
 
 
 # ---------------------------------------------------------------------------------------------- compose
@@ -170,6 +225,20 @@ def test_compose_starts_the_bootwatch_services_after_the_setup_job_succeeded() -
         assert services[name]["depends_on"]["setup"]["condition"] == "service_completed_successfully"
     assert services["setup"]["depends_on"]["kibana"]["condition"] == "service_healthy"
     assert (DEPLOY / services["setup"]["build"]["dockerfile"].removeprefix("deploy/")).is_file()
+
+
+def test_compose_shell_scripts_are_valid_bash_once_compose_unescapes_dollars() -> None:
+    scripts = [
+        service["command"][2]
+        for service in _compose()["services"].values()
+        if isinstance(service.get("command"), list) and service["command"][:2] == ["bash", "-c"]
+    ]
+    assert len(scripts) == 2  # the certificates and the users jobs
+    for script in scripts:
+        checked = subprocess.run(
+            ["bash", "-n", "-c", script.replace("$$", "$")], capture_output=True, text=True, timeout=10
+        )
+        assert checked.returncode == 0, checked.stderr
 
 
 def _parse_command(words: list[str]) -> argparse.Namespace:
@@ -271,9 +340,7 @@ def _fluentd_blocks(kind: str) -> list[str]:
 
 
 def _directives(block: str) -> dict[str, str]:
-    return dict(
-        [*line.strip().split(None, 1), ""][:2] for line in block.splitlines() if line.strip()
-    )
+    return dict([*line.strip().split(None, 1), ""][:2] for line in block.splitlines() if line.strip())
 
 
 def test_fluentd_tails_lines_into_message_with_the_path_key_and_adds_site_and_host() -> None:

@@ -56,6 +56,7 @@ class ForwardReceiver:
     chunks: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     handshakes_refused: int = 0
+    messages: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -161,6 +162,11 @@ class ForwardReceiver:
                 return ok
 
     def _take(self, connection: socket.socket, message: list[Any]) -> None:
+        if not isinstance(message[1], bytes):
+            # Message mode [tag, time, record] (fluent-logger's sender): kept, never acked.
+            with self._lock:
+                self.messages.append((message[0], message[2]))
+            return
         tag, entries, options = message
         chunk = options["chunk"]
         received = [record for _time, record in _entries(entries)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,7 @@ def test_batches_spill_to_disk_in_order_when_memory_is_full_and_the_sender_is_do
     store = StateStore(tmp_path)
     store.save_file(state())
     queue = BatchQueue(store, memory_limit_bytes=250, disk_limit_bytes=10_000)
+    queue.set_sender_healthy(False)
     batches = [batch(end) for end in (100, 200, 300, 400)]
     for item in batches:
         queue.put(item)
@@ -52,6 +55,22 @@ def test_batches_spill_to_disk_in_order_when_memory_is_full_and_the_sender_is_do
         queue.acknowledge(item)
     assert order == ["chunk100", "chunk200", "chunk300", "chunk400"]
     assert store.queued_bytes == 0 and store.files()["f1"].acked_offset == 400
+
+
+def test_reader_waits_for_memory_room_while_the_sender_delivers(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    store.save_file(state())
+    queue = BatchQueue(store, memory_limit_bytes=250, disk_limit_bytes=10_000)
+    first, second, third = batch(100), batch(200), batch(300)
+    queue.put(first)
+    queue.put(second)
+    acknowledger = threading.Timer(0.2, queue.acknowledge, args=(first,))
+    acknowledger.start()
+    started = time.monotonic()
+    queue.put(third)          # no room until the ack: it waits instead of spilling to disk
+    assert time.monotonic() - started >= 0.15
+    assert store.queued_bytes == 0 and queue.depth == (200, 6)
+    acknowledger.join()
 
 
 def test_queue_reports_full_at_its_disk_limit(tmp_path: Path) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from shipper_harness import ForwardReceiver, wait_until
 
+from shippers.cli import configure_logging
 from shippers.config import AuthConfig, ConfigError, ShipperConfig, TlsConfig, load_config, parse_config
 
 MINIMAL = 'site = "S02"\ncollectors = ["central1:24224", "central2:24224"]\n'
@@ -70,3 +74,22 @@ def test_config_mistake_is_one_message_naming_the_key(text: str, message: str) -
 def test_missing_config_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_log_forward_sends_the_shippers_own_log_lines_through_fluent_logger(
+        receivers: Callable[..., ForwardReceiver]) -> None:
+    receiver = receivers()
+    config = parse_config(MINIMAL + f'log_forward = "{receiver.address}"\nlog_level = "warning"\n')
+    logger = logging.getLogger("bootwatch.shipper")
+    before = list(logger.handlers)
+    configure_logging(config)
+    try:
+        logger.warning("the on-disk queue is full")
+        wait_until(lambda: bool(receiver.messages), what="the forwarded log line")
+    finally:
+        for handler in set(logger.handlers) - set(before):
+            logger.removeHandler(handler)
+            handler.close()
+    tag, record = receiver.messages[0]
+    assert tag == "bootwatch-shipper.S02"
+    assert record["message"] == "the on-disk queue is full" and record["level"] == "WARNING"

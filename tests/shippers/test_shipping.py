@@ -6,6 +6,7 @@ Every case checks the exact set of (file_id, offset) received against the offset
 from __future__ import annotations
 
 import codecs
+import logging
 import os
 import signal
 import sqlite3
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from shipper_harness import (
     ForwardReceiver,
     LogWriter,
@@ -30,6 +32,7 @@ from shippers.checkpoint import STATE_FILE
 Receivers = Callable[..., ForwardReceiver]
 StartShipper = Callable[[str], RunningShipper]
 REPOSITORY = Path(__file__).resolve().parents[2]
+BATCH_MB = 0.02
 
 
 def expected(writer: LogWriter, file_id: str) -> set[tuple[str, int]]:
@@ -264,10 +267,10 @@ def test_sigkill_mid_record_and_restart_loses_nothing_and_resends_at_most_a_batc
         tmp_path: Path, receivers: Receivers) -> None:
     receiver = receivers()
     log = LogWriter(tmp_path / "Sms_bootstrap.log")
-    log.legacy(20000)
+    log.legacy(8000)
     config = tmp_path / "shipper.toml"
     config.write_text(shipper_toml(tmp_path / "state", [log.path], [receiver.address], flush_after_s=30.0,
-                                   batch_max_mb=0.05))
+                                   batch_max_mb=BATCH_MB))
 
     def start() -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-m", "shippers", "--config", str(config)], cwd=REPOSITORY,
@@ -285,7 +288,7 @@ def test_sigkill_mid_record_and_restart_loses_nothing_and_resends_at_most_a_batc
         received_before_restart = len(receiver.records)
         log.write_raw(b'and its end]LOG]!><time="10:12:01.234+420" date="07-26-2002" component="x">\r\n')
         log.offsets.append(half)
-        log.legacy(5, start=20000)
+        log.legacy(5, start=8000)
         process = start()
         wait_until(lambda: receiver.received() == expected(log, file_id), timeout_s=30, what="every record")
     finally:
@@ -293,7 +296,7 @@ def test_sigkill_mid_record_and_restart_loses_nothing_and_resends_at_most_a_batc
         process.wait(5)
     assert received_before_restart < len(log.offsets), "the kill came before the end"
     duplicates = len(receiver.records) - len(receiver.received())
-    assert duplicates <= 0.05 * (1 << 20) // 100, "more than the unacknowledged batch was resent"
+    assert duplicates <= BATCH_MB * (1 << 20) // min(map(len, log.texts)), "more than one batch was resent"
     assert receiver.texts()[(file_id, half)].startswith("<![LOG[Half a record")
     assert receiver.texts()[(file_id, half)].endswith('component="x">')
 
@@ -330,3 +333,43 @@ def test_second_shipper_on_the_same_state_dir_is_refused(tmp_path: Path, receive
                             capture_output=True, text=True, timeout=30, env={**os.environ})
     assert second.returncode == 2
     assert "another shipper is running" in second.stderr
+
+
+def test_rotation_while_the_shipper_is_stopped_finishes_the_renamed_file_after_restart(
+        tmp_path: Path, receivers: Receivers, start_shipper: StartShipper) -> None:
+    receiver = receivers()
+    first = LogWriter(tmp_path / "Sms_bootstrap.log")
+    first.legacy(6)
+    toml = shipper_toml(tmp_path / "state", [tmp_path / "Sms_bootstrap.log"], [receiver.address])
+    shipper = start_shipper(toml)
+    first_id = file_id_of(first.path)
+    wait_until(lambda: receiver.received() == expected(first, first_id), what="records before the stop")
+    shipper.stop()
+    first.legacy(4, start=6)
+    first.path.rename(tmp_path / "Sms_bootstrap.lo_")
+    second = LogWriter(tmp_path / "Sms_bootstrap.log")
+    second.legacy(5, start=100)
+    start_shipper(toml)
+    want = expected(first, first_id) | expected(second, file_id_of(second.path))
+    wait_until(lambda: receiver.received() == want, what="both files after the restart")
+    assert len(receiver.records) == len(want), "nothing is sent twice across a clean restart"
+
+
+def test_full_on_disk_queue_pauses_reading_says_so_and_resumes_when_a_collector_returns(
+        tmp_path: Path, receivers: Receivers, start_shipper: StartShipper,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bootwatch.shipper")
+    port = free_port()
+    state = tmp_path / "state"
+    log = LogWriter(tmp_path / "Sms_bootstrap.log")
+    log.legacy(400)   # about 60 KB, four times the queue
+    start_shipper(shipper_toml(state, [log.path], [f"127.0.0.1:{port}"], queue_max_mb=0.015,
+                               memory_queue_mb=0.001, batch_max_mb=0.004))
+    wait_until(lambda: "the on-disk queue is full" in caplog.text, what="the queue-full warning")
+    time.sleep(0.3)
+    queued = queued_records(state)
+    assert 0 < queued < len(log.offsets), "reading stopped at the bound"
+    receiver = receivers(port=port)
+    file_id = file_id_of(log.path)
+    wait_until(lambda: receiver.received() == expected(log, file_id), what="every record after the pause")
+    assert "reading resumes" in caplog.text

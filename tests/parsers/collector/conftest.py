@@ -88,7 +88,7 @@ class CollectorProcess:
         log_file = self.log_path.open("ab")
         self.process = subprocess.Popen(self.command, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT)
         log_file.close()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
@@ -184,7 +184,7 @@ def collectors(tmp_path: Path) -> Iterator[list[CollectorProcess]]:
         collector.stop()
 
 
-def wait_for(condition: Any, timeout_s: float = 30, message: str = "") -> None:
+def wait_for(condition: Any, timeout_s: float = 60, message: str = "") -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -61,6 +62,32 @@ def test_sigkill_during_a_stream_then_restart_indexes_every_record_once(
     wait_for(lambda: len(indexed_offsets(engine)) >= RECORDS, message="all records indexed")
     offsets = indexed_offsets(engine)
     assert sorted(offsets) == expected  # every record, none twice
+    assert collector.terminate() == 0
+
+
+def test_sigkill_then_restart_on_the_embedded_engine_rebuilds_it_with_every_record_once(
+    tmp_path: Path, collectors: list[CollectorProcess]
+) -> None:
+    collector = CollectorProcess(tmp_path)
+    collectors.append(collector)
+    frames = shipper_frames(600, 50)
+    shipper = Shipper(collector.port)
+    for frame in frames[:6]:
+        shipper.send(frame)
+    wait_for(lambda: collector.metrics()["records_indexed_total"] == 300, message="first half indexed")
+    shipper.send(frames[6], wait_for_ack=False)
+    collector.kill()  # its engine dies with it: everything indexed so far is gone from memory
+    collector.start()
+    for frame in frames[6:]:
+        shipper.send(frame)
+    shipper.close()
+    engine_urls = re.findall(r"embedded engine \(in memory[^)]*\) at (\S+)", collector.log_path.read_text())
+    assert len(engine_urls) == 2, collector.log_path.read_text()
+    with connect(engine_urls[-1]) as store:
+        wait_for(lambda: len(indexed_offsets(store)) >= 600, message="rebuilt and complete")
+        assert sorted(indexed_offsets(store)) == sorted(
+            offset for frame in frames for offset in _offsets(frame)
+        )
     assert collector.terminate() == 0
 
 

@@ -67,6 +67,13 @@ def test_entries_with_metadata_time_as_fluent_bit_5_sends_them_are_accepted() ->
     assert (seconds, record) == (1700000000.0, {"log": "line"})
 
 
+def test_message_mode_with_a_metadata_time_is_not_taken_for_forward_mode() -> None:
+    message = ["app", [event_time(1700000000, 0), {"m": 1}], {"log": "x"}, {"chunk": "c"}]
+    frame = decode_frame(roundtrip(message), max_decompressed_bytes=LIMIT)
+    assert timed(frame.entries) == [(1700000000.0, {"log": "x"})]
+    assert frame.chunk == "c"
+
+
 def test_packed_forward_is_stored_as_sent() -> None:
     payload = packed([[1, {"a": 1}], [2, {"a": 2}], [3, {"a": 3}]])
     frame = decode_frame(

@@ -158,7 +158,8 @@ def test_spool_over_its_bound_refuses_frames_without_ack(make_harness: Callable[
     peer.send(["t", 1, {"log": os.urandom(6000).hex()}, {"chunk": "too big"}])
     assert peer.is_closed_by_server()
     assert [record["log"] for _t, _s, record in running.stored()] == ["small"]
-    assert running.metrics.frames_refused == 1
+    assert (running.metrics.frames_refused, running.metrics.records_refused) == (1, 1)
+    assert (running.metrics.frames_acked, running.metrics.records_acked) == (1, 1)
 
 
 def test_connections_beyond_the_limit_are_closed_at_accept(
