@@ -79,7 +79,12 @@ class FileClock:
         if minute is self._last_minute and token == self._last_token:
             converted = self._last_converted
         else:
-            converted = self._convert(token, minute)
+            hour = self._hours.get((token, minute[:4]))
+            if hour is not None and hour[0] is not None:
+                # The usual case, `_convert`'s cache hit on a whole-hour offset, without the call.
+                converted = hour[0] + _MINUTE_TEXT[minute[4]], hour[2]
+            else:
+                converted = self._convert(token, minute)
             self._last_minute, self._last_token, self._last_converted = minute, token, converted
         if converted is None:
             return None

@@ -16,6 +16,7 @@ tests validate the output with `LogDocument.model_validate`. Shape:
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from parsers.codes import extract_error_code, hint_for
@@ -37,6 +38,7 @@ _HISTORY_SUFFIX = re.compile(r"[-_.]?\d{6,}(?:[-_.]\d+)*\Z")
 _NOT_NAME = re.compile(r"[^a-z0-9]+")
 
 
+@lru_cache(maxsize=4096)
 def dataset_for(path: str) -> str:
     """`event.dataset` from a log file's path (Windows or POSIX separators)."""
     name = re.split(r"[\\/]", path)[-1]

@@ -146,7 +146,7 @@ class StreamParser:
     def _release(self, *, final: bool) -> list[Document]:
         """Stamp held records in order; without `final`, time-less ones with no neighbour stay held."""
         held, self._held = self._held, []
-        timestamp = self._clock.timestamp
+        timestamp, classify = self._clock.timestamp, self._classify
         own = [timestamp(parsed) for _doc, parsed, _shipped_at in held]
         # For each record, the next timed record after it: what time-less records at the very start
         # of a stream borrow, since no previous one exists.
@@ -168,21 +168,19 @@ class StreamParser:
                     self._held.append(item)
                     continue
                 stamp = self._no_time(item[2])
-            released.append(self._finish(item[0], stamp))
+            doc = item[0]
+            doc["@timestamp"], doc["event"]["timezone"] = stamp
+            if classify is not None:
+                action = classify(doc)
+                if action is not None:
+                    doc["event"]["action"] = action
+            released.append(doc)
         self._last_time = previous
         return released
 
     def _no_time(self, shipped_at: datetime | None) -> tuple[str, str]:
         moment = shipped_at or self._fallback_time or datetime.now(UTC)
         return format_utc_millis(moment), _NO_TIME_ZONE_LABEL
-
-    def _finish(self, doc: Document, stamp: tuple[str, str]) -> Document:
-        doc["@timestamp"], doc["event"]["timezone"] = stamp
-        if self._classify is not None:
-            action = self._classify(doc)
-            if action is not None:
-                doc["event"]["action"] = action
-        return doc
 
 
 def _as_datetime(value: datetime | str) -> datetime:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, list[Progress]]:
     seen: list[Progress] = []
-    options = DemoOptions(sites=10, duration_s=4.0, seed=3, work_dir=tmp_path_factory.mktemp("demo"))
+    options = DemoOptions(sites=10, duration_s=8.0, seed=3, work_dir=tmp_path_factory.mktemp("demo"))
     return run_demo(options, seen.append), seen
 
 
