@@ -48,6 +48,8 @@ _TICK_S = 0.2
 _COUNT_EVERY_S = 1.0
 # After the last file write: shippers poll each second and flush partial records after one.
 DELIVERY_TIMEOUT_S = 90.0
+# No new record indexed for this long after the last write: the rest is not coming.
+SETTLED_AFTER_S = 30.0
 COLLECTOR_START_TIMEOUT_S = 20.0
 COLLECTOR_STOP_TIMEOUT_S = 30.0
 SHIPPER_STOP_TIMEOUT_S = 15.0
@@ -306,11 +308,17 @@ def play(stack: DemoStack, plan: FleetPlan, duration_s: float, report: ProgressC
         report(Progress("writing", writer.applied, len(times), indexed, records_total, simulated_now))
         time.sleep(_TICK_S)
     deadline = time.monotonic() + DELIVERY_TIMEOUT_S
-    while (indexed := stack.records_done()) < records_total and time.monotonic() < deadline:
+    last_change = time.monotonic()
+    while (count := stack.records_done()) < records_total and time.monotonic() < deadline:
         if stack.collector_exited():
             raise DemoError(f"the collector stopped: {stack.collector_output()}")
+        if count != indexed:
+            indexed, last_change = count, time.monotonic()
+        elif time.monotonic() - last_change > SETTLED_AFTER_S:
+            break  # nothing more is coming: the summary says how many records are missing
         report(Progress("delivering", len(times), len(times), indexed, records_total, plan.end))
         time.sleep(_COUNT_EVERY_S)
+    indexed = stack.records_done()
     report(Progress("judging", len(times), len(times), indexed, records_total, plan.end))
     return indexed, records_total
 

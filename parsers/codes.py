@@ -116,7 +116,8 @@ def extract_error_code(message: str) -> str | None:
     """The first error code in `message`, in HRESULT form (``0x80070005``), else None."""
     lowered = message.lower()
     found: list[tuple[int, str]] = []
-    if "0x" in lowered:
+    has_hex = "0x" in lowered
+    if has_hex:
         hit = _first(_HEX_CODE, lowered, _hex_value)
         if hit is not None:
             found.append(hit)
@@ -125,7 +126,7 @@ def extract_error_code(message: str) -> str | None:
         if hit is not None:
             found.append(hit)
     # Every keyword holds "err", "exit" or "return"; "hr=" is only taken with a hex value ("0x").
-    if "err" in lowered or "exit" in lowered or "return" in lowered or "0x" in lowered:
+    if has_hex or "err" in lowered or "exit" in lowered or "return" in lowered:
         hit = _first(_KEYWORD_CODE, lowered, _keyword_value)
         if hit is not None:
             found.append(hit)

@@ -36,9 +36,8 @@ from typing import Any
 from parsers.clock import FileClock
 from parsers.formats.record import DEFAULT_CONTEXT, FormatContext, ParsedRecord
 from parsers.formats.registry import parse_record
-from parsers.formats.statmsg import parse_statmsg
 from parsers.lifecycle.rules import Rules
-from parsers.normalize import STATMSG_MARK, DocumentBuilder
+from parsers.normalize import STATMSG_MARK, DocumentBuilder, status_message
 from parsers.schema import RawRecord, format_utc_millis
 from parsers.times import host_zone
 from shippers.framing import CP1252, UTF8, FramedRecord, RecordFramer, detect_encoding, file_fingerprint
@@ -101,7 +100,7 @@ class StreamParser:
         `encoding` names the codec this record was decoded with when it differs from the stream's.
         """
         parsed = parse_record(text, self._context)
-        status = parse_statmsg(parsed.message) if STATMSG_MARK in parsed.message else None
+        status = status_message(parsed) if STATMSG_MARK in parsed.message else None
         if status is not None:
             gmt = status["gmt_date"]
             if gmt is not None:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from bootwatch.errors import UserError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from bootwatch.demo import DemoResult, Progress
     from parsers.schema import SiteAttempt
 
@@ -210,6 +212,7 @@ def present(result: DemoResult, report_path: Path) -> None:
             attempt.hint or _stall_cause(attempt),
         )
     console.print(table)
+    _print_truth_check(console, result)
     write_html(result.stats, report_path)
     console.print(f"report: [bold]{report_path.resolve()}[/bold] (open it in a browser; it works offline)")
     store = f" --es-url {result.store_url}" if not result.embedded else " --es-url URL"
@@ -225,6 +228,23 @@ def present(result: DemoResult, report_path: Path) -> None:
             if result.embedded
             else ""
         )
+    )
+
+
+def _print_truth_check(console: Console, result: DemoResult) -> None:
+    """How the judged states compare with what the simulator made happen (only a demo can know)."""
+    truth = {site.site: site.truth["outcome"] for site in result.plan.sites}
+    planted = {site for site, outcome in truth.items() if outcome in SILENT_STATES}
+    found = {site for site, attempt in result.latest.items() if attempt.state in SILENT_STATES}
+    differing = [
+        f"{site} ({result.latest[site].state if site in result.latest else 'not seen'}, truly {outcome})"
+        for site, outcome in sorted(truth.items())
+        if site not in result.latest or result.latest[site].state != outcome
+    ]
+    console.print(
+        f"check against the simulator: {len(planted & found)} of the {len(planted)} silent deaths it planted "
+        f"were found; {len(truth) - len(differing)} of {len(truth)} sites judged exactly as they truly are"
+        + (f"; differing: {', '.join(differing)}" if differing else "")
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import io
+import math
 import re
 from collections.abc import Sequence
 
@@ -118,11 +119,12 @@ def failures_over_time_chart(stats: FleetStats) -> str:
 
 def failure_rate_chart(stats: FleetStats) -> str:
     figure, axes = _figure(2.6)
-    positions = [
-        index for index, period in enumerate(stats.timeline) if period.counts.failure_rate is not None
+    # NaN where no attempt ended: the line breaks there instead of inventing a trend across the gap
+    rates = [
+        math.nan if period.counts.failure_rate is None else period.counts.failure_rate * 100
+        for period in stats.timeline
     ]
-    rates = [stats.timeline[index].counts.failure_rate * 100 for index in positions]
-    axes.plot(positions, rates, color=RATE_COLOUR, marker="o", linewidth=1.8, markersize=4)
+    axes.plot(range(len(rates)), rates, color=RATE_COLOUR, marker="o", linewidth=1.8, markersize=4)
     if stats.totals.failure_rate is not None:
         overall = stats.totals.failure_rate * 100
         axes.axhline(overall, color="#888888", linestyle="--", linewidth=1)
@@ -136,7 +138,8 @@ def failure_rate_chart(stats: FleetStats) -> str:
             color="#555555",
         )
     _period_ticks(axes, stats.timeline)
-    axes.set_ylim(0, 100)
+    axes.set_ylim(0, 105)  # room above 100% so a full-failure marker is not cut in half
+    axes.set_yticks(range(0, 101, 20))
     axes.set_ylabel("% of ended attempts")
     axes.set_xlabel(f"attempt started ({stats.timeline_interval}, UTC)")
     return _svg(figure, "failure-rate")
@@ -261,9 +264,9 @@ figure.chart{margin:0;border:1px solid #e4e4e4;border-radius:4px;padding:10px}
 figure.chart svg{width:100%;height:auto;display:block}
 figcaption{font-weight:bold;font-size:14px;margin-bottom:6px}.note{font-weight:normal;color:#666;font-size:12px}
 table{border-collapse:collapse;width:100%;font-size:12.5px}
-th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eee;vertical-align:top}
+th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eee;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f5f5f5;white-space:nowrap}td.time,td.nowrap{white-space:nowrap}
-table.hints{margin-top:8px;font-size:12px}
+table.hints{margin-top:8px;font-size:12px}table.hints td:first-child{white-space:nowrap}
 .state{color:#fff;border-radius:3px;padding:1px 6px;white-space:nowrap}
 .empty{color:#666}footer{margin-top:28px;color:#888;font-size:12px}
 """

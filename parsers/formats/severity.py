@@ -22,7 +22,7 @@ def infer_level(message: str) -> str:
     """`error`, `warning` or `info` for a message that carries no severity field."""
     # Substring tests on the lower-cased text first: most messages are plain info and cost no regex.
     lowered = message.lower()
-    has_error = "error" in lowered or "err>" in lowered
+    has_error = "err" in lowered and ("error" in lowered or "err>" in lowered)
     # "failover" is routine (a sender switching address), not a failure.
     if not has_error and "fail" in lowered:
         has_error = "fail" in lowered.replace("failover", "")

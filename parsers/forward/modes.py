@@ -228,7 +228,8 @@ def _validate_packed(frame: ForwardFrame, payload: bytes, line_stream: LineStrea
             if record is not None:
                 _note_line(frame, line_stream, record)
                 count += 1
-    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError) as exc:
+    # TypeError: a map keyed by an array or map is valid msgpack but unhashable in Python.
+    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError) as exc:
         if isinstance(exc, MalformedFrame):
             raise
         raise MalformedFrame(f"entries are not valid msgpack: {exc}") from None

@@ -218,7 +218,8 @@ class ForwardConnection(asyncio.Protocol):
         except MalformedFrame as exc:
             self._reject("frames_malformed", f"malformed frame: {exc}")
             return
-        except (ValueError, msgpack.UnpackException) as exc:
+        except (ValueError, TypeError, msgpack.UnpackException) as exc:
+            # TypeError: a map keyed by an array or map (valid msgpack, unhashable in Python).
             self._reject("frames_malformed", f"invalid msgpack: {exc.__class__.__name__}: {exc}")
             return
         if frames:

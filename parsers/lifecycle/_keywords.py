@@ -113,11 +113,21 @@ def _best(candidates: list[frozenset[str]]) -> frozenset[str] | None:
 def gate(requirements: Iterable[tuple[frozenset[str], ...]]) -> tuple[str, ...] | None:
     """The fewest keywords such that a message containing none of them matches no rule; None when
     some rule has no requirement (then every message has to be tried)."""
-    keywords: set[str] = set()
-    for rule_requirements in requirements:
-        if not rule_requirements:
-            return None
-        keywords |= rule_requirements[0]
+    per_rule = list(requirements)
+    if not all(per_rule):
+        return None
+    # Any one requirement of a rule will do; its most selective one by default, but one whose keywords
+    # the other rules' choices already imply adds no test (every chosen set ends up in the gate, so
+    # the gate stays sound whatever is chosen).
+    chosen = [rule_requirements[0] for rule_requirements in per_rule]
+    for index, rule_requirements in enumerate(per_rule):
+        others = [keyword for other, requirement in enumerate(chosen) if other != index
+                  for keyword in requirement]
+        for requirement in rule_requirements:
+            if all(any(short in keyword for short in others) for keyword in requirement):
+                chosen[index] = requirement
+                break
+    keywords: set[str] = set().union(*chosen)
     # A keyword containing a shorter keyword is implied by it: keep only the shortest forms.
     minimal = [k for k in keywords if not any(other != k and other in k for other in keywords)]
     return tuple(sorted(minimal, key=len))

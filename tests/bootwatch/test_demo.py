@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bootwatch.cli import main
+from bootwatch.commands.demo import present
 from bootwatch.demo import DemoOptions, DemoResult, Progress, expected_records, run_demo
 
 pytestmark = pytest.mark.integration
@@ -65,3 +66,23 @@ def test_demo_command_rejects_a_report_folder_that_does_not_exist(
 ) -> None:
     assert main(["demo", "--sites", "2", "--report", str(tmp_path / "missing" / "r.html")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_demo_summary_lists_each_silent_site_with_its_state_and_writes_the_report(
+    demo: tuple[DemoResult, list[Progress]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result, _seen = demo
+    report = tmp_path / "bootwatch-report.html"
+    present(result, report)
+    printed = capsys.readouterr().out
+    silent = [
+        site.truth for site in result.plan.sites if site.truth["outcome"] in ("failed_unreported", "stalled")
+    ]
+    rows = {line.split()[0]: line.split() for line in printed.splitlines() if line.split()[:1]}
+    for site in silent:
+        assert site["site"] in rows and site["outcome"] in rows[site["site"]], site["site"]
+    planted = len(silent)
+    assert f"{planted} of the {planted} silent deaths it planted were found" in " ".join(printed.split())
+    assert str(report.resolve()) in printed
+    assert report.read_text(encoding="utf-8").count("<svg") == 5
+    assert "bootwatch alerts run --once" in printed and "bootwatch dashboards export" in printed

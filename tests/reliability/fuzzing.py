@@ -144,8 +144,9 @@ def check_forward_input(data: bytes) -> int:
             message = next(unpacker)
         except StopIteration:
             return decoded  # a truncated tail waits for more bytes, as on a live connection
-        except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
-            return decoded  # the server closes such a connection: invalid msgpack
+        except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+            # The server closes such a connection: invalid msgpack, or a map keyed by an array.
+            return decoded
         try:
             frame = decode_frame(message, max_decompressed_bytes=MAX_DECOMPRESSED_BYTES)
         except MalformedFrame:
