@@ -131,11 +131,18 @@ def print_tables(stats: FleetStats) -> None:
     from dashboards.stats.report import format_duration_s, format_rate
     from parsers.schema import format_utc_millis
 
-    console = Console()
+    # piped or redirected, rich would wrap at 80 columns and cut the column names
+    console = Console(width=None if sys.stdout.isatty() else 160)
     window = f"{format_utc_millis(stats.window_start)[:16]} .. {format_utc_millis(stats.window_end)[:16]} UTC"
     console.print(f"[bold]install attempts started {window}[/bold] ({stats.sites} sites)")
 
-    breakdown = Table(title=f"by {stats.by}", box=box.SIMPLE_HEAD, pad_edge=False)
+    groups = stats.groups
+    title = f"by {stats.by}"
+    if stats.by in ("day", "week"):
+        # a month of mostly empty days is noise in a terminal (the JSON and the report keep them all)
+        groups = [group for group in groups if group.counts.started]
+        title += f" ({stats.by}s without an attempt left out)"
+    breakdown = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     for column in (
         "",
         "started",
@@ -147,7 +154,7 @@ def print_tables(stats: FleetStats) -> None:
         "failure rate",
     ):
         breakdown.add_column(column, justify="left" if column == "" else "right", no_wrap=True)
-    for label, counts in [*((group.label, group.counts) for group in stats.groups), ("total", stats.totals)]:
+    for label, counts in [*((group.label, group.counts) for group in groups), ("total", stats.totals)]:
         breakdown.add_row(
             label,
             str(counts.started),
@@ -189,8 +196,17 @@ def print_tables(stats: FleetStats) -> None:
 
     for title, rows in (("worst sites", stats.worst_sites), ("silent sites now", stats.silent_sites)):
         table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-        for column in ("site", "host", "state", "bad", "#", "last record", "error", "hint"):
-            table.add_column(column, no_wrap=column != "hint")
+        for column in (
+            "site",
+            "host",
+            "state",
+            "bad",
+            "#",
+            "last record",
+            "error",
+            "known cause / last record",
+        ):
+            table.add_column(column, no_wrap=column != "known cause / last record")
         for row in rows:
             table.add_row(
                 row.site,
@@ -200,6 +216,13 @@ def print_tables(stats: FleetStats) -> None:
                 str(row.attempts),
                 format_utc_millis(row.last_event_at)[:16].replace("T", " "),
                 row.error_code or "",
-                row.hint or "",
+                row.hint or _shorten(row.last_message, 100),
             )
         console.print(table)
+
+
+def _shorten(text: str | None, limit: int) -> str:
+    if not text:
+        return ""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
