@@ -154,8 +154,7 @@ class FileClock:
         if isinstance(token, int):
             if not self._bias_flip and not self._bias_delta:
                 return _bias_hour_entry(token, hour)
-            offset = (token if self._bias_flip else -token) + self._bias_delta
-            return _hour_entry(hour, offset, fixed_offset_zone(offset).label)
+            return _offset_hour_entry(hour, (token if self._bias_flip else -token) + self._bias_delta)
         zone = self._zone_of(token) or self._host
         delta = self._zone_delta(zone)
         if not delta:
@@ -163,7 +162,7 @@ class FileClock:
         zone_offset = _hour_offset(zone, hour)
         if zone_offset is None:
             return None
-        return _hour_entry(hour, zone_offset + delta, fixed_offset_zone(zone_offset + delta).label)
+        return _offset_hour_entry(hour, zone_offset + delta)
 
     def _convert_minute(self, token: ZoneToken, minute: LocalMinute) -> _Converted | None:
         """A minute in an hour where the zone's offset changes (a DST transition): not cached."""
@@ -220,10 +219,16 @@ def _hour_entry(hour: tuple[int, ...], offset: int, label: str) -> _HourEntry:
     return _utc_prefix((*hour, 0), offset)[:-3], offset, label
 
 
-# Uncorrected conversions are the same for every stream: cached once for all of them.
+# Conversions are the same for every stream with the same zone and correction: cached once for all.
 @lru_cache(maxsize=16384)
 def _bias_hour_entry(bias: int, hour: tuple[int, ...]) -> _HourEntry:
     return _hour_entry(hour, -bias, bias_label(bias))
+
+
+@lru_cache(maxsize=16384)
+def _offset_hour_entry(hour: tuple[int, ...], offset: int) -> _HourEntry:
+    """A corrected conversion: a fixed offset, labelled as one."""
+    return _hour_entry(hour, offset, fixed_offset_zone(offset).label)
 
 
 @lru_cache(maxsize=16384)

@@ -4,8 +4,15 @@ Each poll opens a file, reads what is new and closes it again, so the writer's r
 is never blocked on Windows. A file's identity is its device/inode where the OS has one plus a
 fingerprint of its first line (`shippers.framing.file_fingerprint`), so `X.log` renamed to
 `X.lo_` is recognized as the same file and finished, and the new `X.log` starts from offset 0.
-Rotated `.lo_` files are read before the `.log` beside them. A file that shrank below what was
-read, or whose first bytes changed, is a new file (truncated or replaced) and is read from 0.
+
+`X.log` and `X.lo_` are polled as a pair: `X.log` is opened first, then `X.lo_` is read, then
+the `X.log` handle. A rotation landing between the two opens then leaves the renamed file in one
+of the two places (the open `X.log` handle or `X.lo_`), never in neither, and the file it
+finished is not started again as a new one. What no poller can read is a file that rotated and
+had its `.lo_` replaced by the next rotation between two polls: the shipper says what it lost.
+A file that shrank below what was read, or whose first bytes changed under the same name, is a
+new file (truncated or replaced) and is read from 0; a new file that got the inode of a deleted
+one (inodes are reused at once) is no truncation of it.
 
 New bytes are framed (`RecordFramer`), packed (`RecordPacker`) and handed to the `BatchQueue` as
 batches of at most `batch_max_mb`; a partial last record is sent once the file has not grown for
@@ -108,15 +115,6 @@ class Follower:
         if now >= self._rescan_at:
             self._candidates = expand_paths(self._config.paths)
             self._rescan_at = now + self._config.rescan_s
-        paths = list(self._candidates)
-        known = set(paths)
-        # A rotation renames X.log between two rescans: look for the rotated sibling every poll.
-        for path in self._candidates:
-            if path.lower().endswith(".log"):
-                sibling = path[:-4] + ROTATED_SUFFIX
-                if sibling not in known and os.path.isfile(sibling):
-                    paths.insert(0, sibling)
-                    known.add(sibling)
         seen: set[str] = set()
         unreadable: set[str] = set()
         total = 0
@@ -127,43 +125,96 @@ class Follower:
                             "collector acknowledges", self._config.queue_max_mb)
             else:
                 log.info("the on-disk queue has room again: reading resumes")
-        for path in paths:
+        for path, rotated in self._pairs():
             if self._queue.full:
                 break
             try:
-                total += self._poll_path(path, seen, now)
+                total += self._poll_pair(path, rotated, seen, unreadable, now)
             except OSError as exc:
-                # Vanished between listing and opening, or locked for a moment: next poll.
+                # Locked for a moment, or a read failed: next poll.
                 log.debug("cannot read %s: %s", path, exc)
-                unreadable.add(path)
+                unreadable.update(name for name in (path, rotated) if name is not None)
         if not self._queue.full:
             self._retire_missing(seen, unreadable)
         return total
 
-    def _poll_path(self, path: str, seen: set[str], now: float) -> int:
-        with open(path, "rb") as handle:
-            status = os.fstat(handle.fileno())
-            head = handle.read(FINGERPRINT_MAX_BYTES)
-            followed = self._identify(path, status, head, seen, now)
-            if followed is None:
-                return 0
-            seen.add(followed.state.file_id)
-            if status.st_size > followed.size:
-                followed.grew_at = now
-            followed.size = status.st_size
-            return self._read_new(handle, followed, now)
+    def _pairs(self) -> list[tuple[str, str | None]]:
+        """(path, its rotated `.lo_` name or None) to poll, rotated files found without their `.log` first.
+
+        The `.lo_` of each `X.log` is looked at on every poll, since a rotation happens between rescans.
+        """
+        logs = [path for path in self._candidates if path.lower().endswith(".log")]
+        paired = {path[:-4] + ROTATED_SUFFIX for path in logs}
+        alone = [(path, None) for path in self._candidates if path not in paired and path not in logs]
+        return alone + [(path, path[:-4] + ROTATED_SUFFIX) for path in logs]
+
+    def _poll_pair(self, path: str, rotated: str | None, seen: set[str], unreadable: set[str],
+                   now: float) -> int:
+        """Poll `X.log` and `X.lo_`: open `X.log` first, then finish `X.lo_`, then read the `X.log` handle.
+
+        Whatever a rotation between the two opens moved, the file that was `X.log` is read through
+        the open handle or found at `X.lo_`: it cannot slip between them and be taken for gone.
+        """
+        handle = self._open(path, unreadable)
+        try:
+            total = 0 if rotated is None else self._poll_path(rotated, seen, unreadable, now)
+            if handle is not None:
+                total += self._poll_handle(path, handle, seen, now)
+            return total
+        finally:
+            if handle is not None:
+                handle.close()
+
+    @staticmethod
+    def _open(path: str, unreadable: set[str]) -> BinaryIO | None:
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            return None     # not there (yet): a rotation renamed it and the writer has not started anew
+        except OSError as exc:
+            # Locked for a moment: its file is not taken for gone, it is read at the next poll.
+            log.debug("cannot open %s: %s", path, exc)
+            unreadable.add(path)
+            return None
+
+    def _poll_path(self, path: str, seen: set[str], unreadable: set[str], now: float) -> int:
+        handle = self._open(path, unreadable)
+        if handle is None:
+            return 0
+        with handle:
+            return self._poll_handle(path, handle, seen, now)
+
+    def _poll_handle(self, path: str, handle: BinaryIO, seen: set[str], now: float) -> int:
+        status = os.fstat(handle.fileno())
+        head = handle.read(FINGERPRINT_MAX_BYTES)
+        followed = self._identify(path, status, head, seen, now)
+        if followed is None:
+            return 0
+        seen.add(followed.state.file_id)
+        if status.st_size > followed.size:
+            followed.grew_at = now
+        followed.size = status.st_size
+        return self._read_new(handle, followed, now)
 
     def _identify(self, path: str, status: os.stat_result, head: bytes, seen: set[str],
                   now: float) -> Followed | None:
-        """The followed file behind `path` (new, renamed, truncated or replaced), None if not yet known."""
+        """The followed file behind `path` (new, renamed, truncated or replaced).
+
+        None when it is not known yet (its first line is incomplete) or was already read in this
+        poll under its other name (it rotated between the opens of `X.log` and `X.lo_`).
+        """
         inode = status.st_ino
         for followed in self.files.values():
             state = followed.state
-            if state.file_id in seen or followed.gone:
+            if followed.gone:
                 continue
             same_inode = bool(inode) and (state.device, state.inode) == (status.st_dev, inode)
             same_head = (len(head) >= state.fingerprint_length
                          and fingerprint_of(head, state.fingerprint_length) == state.file_id)
+            if state.file_id in seen:
+                if same_inode or (same_head and not inode):
+                    return None
+                continue
             if same_head and status.st_size >= followed.read_offset and (same_inode or state.path != path
                                                                            or not inode):
                 if state.path != path or not same_inode:
@@ -171,10 +222,14 @@ class Follower:
                     state.path, state.device, state.inode = path, status.st_dev, inode
                     self._store.save_file(state)
                 return followed
-            if same_inode or (state.path == path and not inode):
+            if state.path == path and (same_inode or not inode):
                 # Same file object or same name without inodes, but its head changed or it shrank.
                 log.warning("%s was truncated or replaced: reading it again from the start", path)
-                self._end(followed, lost=status.st_size < followed.read_offset)
+                self._end(followed)
+            elif same_inode:
+                # A file elsewhere with this inode: the followed one was deleted (a rotation replaced
+                # its `.lo_`) and the file system gave its inode to the new one at once.
+                self._end(followed)
         return self._start(path, status, head, now)
 
     def _start(self, path: str, status: os.stat_result, head: bytes, now: float) -> Followed | None:
@@ -236,14 +291,23 @@ class Follower:
 
     # ------------------------------------------------------------------ files that went away
 
-    def _end(self, followed: Followed, *, lost: bool) -> None:
-        """A file that will not grow again: send its partial tail and stop following it."""
+    def _end(self, followed: Followed) -> None:
+        """A file that will not grow again: send its partial tail, say what was lost, stop following it."""
         framer = followed.framer
         if framer.position < followed.read_offset:
             self._emit(followed, framer.flush_columns())
-        if lost or followed.size > followed.read_offset:
-            log.warning("%s went away with %d bytes never read", followed.state.path,
-                        max(0, followed.size - followed.read_offset))
+        state = followed.state
+        if not state.path.lower().endswith(ROTATED_SUFFIX):
+            # Never seen under its rotated name: its last records may have been written after the last
+            # poll, and the file is no longer anywhere to read them from.
+            log.warning("%s (file_id %s) was replaced before the shipper finished it (it rotated twice "
+                        "between two polls, or was truncated or deleted): anything written to it after "
+                        "byte %d is lost", state.path, state.file_id, followed.read_offset)
+        elif followed.size > followed.read_offset:
+            log.warning("%s went away with %d bytes never read", state.path,
+                        followed.size - followed.read_offset)
+        else:
+            log.info("%s is gone (the next rotation replaced it, or it was deleted)", state.path)
         followed.gone = True
 
     def _retire_missing(self, seen: set[str], unreadable: set[str]) -> None:
@@ -252,8 +316,7 @@ class Follower:
             if file_id in seen or (followed.state.path in unreadable and not followed.gone):
                 continue
             if not followed.gone:
-                log.info("%s is gone (rotated away or deleted)", followed.state.path)
-                self._end(followed, lost=False)
+                self._end(followed)
             if acked is None:
                 acked = {key: state.acked_offset for key, state in self._store.files().items()}
             if acked.get(file_id, 0) >= followed.framer.position:

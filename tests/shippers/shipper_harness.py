@@ -7,6 +7,7 @@ unless told to lose acks, never ack, or refuse the shared key.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import os
@@ -20,8 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+import pytest
 
+from shippers import follow
 from shippers.config import ShipperConfig
+from shippers.follow import Follower
 from shippers.service import Shipper
 
 WAIT_S = 10.0
@@ -287,3 +291,49 @@ def file_id_of(path: Path) -> str:
     fingerprint = file_fingerprint(path.read_bytes())
     assert fingerprint is not None
     return fingerprint
+
+
+class PollGate:
+    """Lets the test decide when a running shipper polls its files: `step()` runs exactly one poll.
+
+    Between steps the shipper's reader does nothing (its sender keeps delivering), so a test can
+    rotate files any number of times "between two polls". `during_next_poll(action)` runs `action`
+    right after the next poll opened its first file, to put a rotation inside a poll.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._allowed = threading.Semaphore(0)
+        self._done = threading.Semaphore(0)
+        self._inside_poll = False
+        self._action: Callable[[], None] | None = None
+        real_poll = Follower.poll
+
+        def gated_poll(follower: Follower) -> int:
+            # A short wait, so a stopping shipper is never stuck here.
+            if not self._allowed.acquire(timeout=0.05):
+                follower.behind = False
+                return 0
+            self._inside_poll = True
+            try:
+                return real_poll(follower)
+            finally:
+                self._inside_poll = False
+                self._done.release()
+
+        def opening(path: str, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+            handle = builtins.open(path, mode, *args, **kwargs)  # noqa: SIM115 - the shipper closes it
+            action, self._action = (self._action, None) if self._inside_poll else (None, self._action)
+            if action is not None:
+                action()
+            return handle
+
+        monkeypatch.setattr(Follower, "poll", gated_poll)
+        monkeypatch.setattr(follow, "open", opening, raising=False)
+
+    def step(self, polls: int = 1) -> None:
+        for _poll in range(polls):
+            self._allowed.release()
+            assert self._done.acquire(timeout=WAIT_S), "the shipper did not poll"
+
+    def during_next_poll(self, action: Callable[[], None]) -> None:
+        self._action = action

@@ -32,3 +32,17 @@ def test_type_zero_is_info_and_a_missing_type_is_inferred() -> None:
 
 def test_an_unclosed_record_is_not_cmtrace() -> None:
     assert cmtrace.parse("<![LOG[half a record", DEFAULT_CONTEXT) is None
+
+
+def test_the_microsoft_attribute_order_reads_like_any_other_order() -> None:
+    # The usual order takes a one-match path; the same attributes reordered take the general one.
+    usual = ('<![LOG[Setup failed]LOG]!><time="23:59:59.9999999+420" date="2-29-2016" component="setup" '
+             'context="" type="2" thread="4294967" file="x.cpp:1">')
+    reordered = ('<![LOG[Setup failed]LOG]!><thread="4294967" date="2-29-2016" component="setup" '
+                 'time="23:59:59.9999999+420" type="2" context="" file="x.cpp:1">')
+    for context in (DEFAULT_CONTEXT, FormatContext(east_positive_offsets=True)):
+        assert cmtrace.parse(usual, context) == cmtrace.parse(reordered, context)
+    invalid_date = usual.replace("2-29-2016", "2-29-2015")
+    record = cmtrace.parse(invalid_date, DEFAULT_CONTEXT)
+    assert record is not None and record.minute is None
+    assert record == cmtrace.parse(invalid_date.replace(' file="x.cpp:1"', ""), DEFAULT_CONTEXT)

@@ -55,3 +55,18 @@ def test_a_garbled_time_keeps_the_record_without_a_time() -> None:
 def test_a_line_without_a_trailer_is_not_legacy() -> None:
     assert legacy.parse("Processing file  $$<C><07-26-2016 17:09:27.113+0>", DEFAULT_CONTEXT) is None
     assert not legacy.matches("<MAXIMUM LOG FILE SIZE REACHED - FILE RENAMED>")
+
+
+@pytest.mark.parametrize("trailer", [
+    "<Sun Oct 27 05:15:54 2002~><thread=1A>",
+    "<Sun Oct 27 05:15:54 2002><thread=4294967295 (0xFFFFFFFF)>",
+    "<Fri Jul 26 9:05:01.234 2002 Pacific Daylight Time><thread=345 (0x159)>",
+    "<Fri Feb 29 9:05:01.234 2002><thread=345 (0x159)>",
+])
+def test_the_usual_layout_a_and_b_trailers_read_like_the_full_grammar(trailer: str) -> None:
+    # The usual shapes take a one-match path; a second blank before the year sends the same
+    # trailer through the full grammar, which must read it the same.
+    usual = legacy.parse(f"Copied S02.SCU~  $$<SMS_DESPOOLER>{trailer}", DEFAULT_CONTEXT)
+    spaced = legacy.parse(f"Copied S02.SCU~  $$<SMS_DESPOOLER>{trailer.replace(' 2002', '  2002')}",
+                          DEFAULT_CONTEXT)
+    assert usual is not None and usual == spaced

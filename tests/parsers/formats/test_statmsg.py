@@ -151,3 +151,27 @@ def test_any_mix_of_quoted_keys_parses_into_a_valid_status_message(pairs: dict[s
         StatusMessage.model_validate(status)
         if "SOURCE" in pairs and pairs["SOURCE"].strip():
             assert status["source"] == pairs["SOURCE"].strip()
+
+
+_WORD = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._", max_size=12)
+_QUOTED = st.text(alphabet=st.characters(blacklist_characters='"'), max_size=20)
+
+
+@given(
+    message_id=st.integers(0, 999_999_999), severity=st.sampled_from("IWE"), level=_WORD, source=_QUOTED,
+    component=_QUOTED, system=_WORD, site=_WORD, pid=st.integers(0, 999_999_999),
+    gmt=st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2040, 1, 1)),
+    insertions=st.lists(_QUOTED, max_size=10), num_attrs=st.integers(0, 99),
+)
+def test_the_usual_layout_reads_like_the_general_scan(
+    message_id: int, severity: str, level: str, source: str, component: str, system: str, site: str,
+    pid: int, gmt: datetime, insertions: list[str], num_attrs: int,
+) -> None:
+    # The layout components write takes a one-match path; an unknown key after NUMATTRS sends the
+    # same line through the general key scan, which must read it the same.
+    gmt_text = f"{gmt:%a %b %d %H:%M:%S}.{gmt.microsecond // 1000:03d} {gmt.year}"
+    strings = " ".join(f'ISTR{index}="{text}"' for index, text in enumerate(insertions))
+    line = (f'STATMSG: ID={message_id} SEV={severity} LEV={level} SOURCE="{source}" COMP="{component}" '
+            f"SYS={system} SITE={site} PID={pid} TID={pid} GMTDATE={gmt_text} {strings} NUMATTRS={num_attrs}")
+    line = line.replace("  ", " ")
+    assert parse_statmsg(line) == parse_statmsg(line + " AID0=400")

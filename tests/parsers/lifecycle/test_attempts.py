@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bootwatch.cli import main
-from parsers.lifecycle.attempts import FleetTracker, SiteTracker
+from parsers.lifecycle.attempts import MAX_ATTEMPTS_KEPT, FleetTracker, SiteTracker
 from parsers.lifecycle.rules import load_rules
 from parsers.parse import parse_file
 from parsers.schema import LogDocument, SiteAttempt, format_utc_millis
@@ -316,12 +318,13 @@ def test_the_error_code_is_the_first_one_among_error_records() -> None:
 # ------------------------------------------------------------------ out of order, within reason
 
 
-def test_a_start_marker_arriving_late_moves_the_start_back_and_keeps_the_id() -> None:
+def test_a_start_marker_arriving_late_moves_the_start_back_and_takes_the_time_ordered_id() -> None:
     tracker = tracker_with(start(5, "Configuration Manager Setup started"), record(6))
-    attempt_id = tracker.latest(at(10)).attempt_id
+    assert tracker.latest(at(10)).attempt_id == "S02-20020726T170500000Z"
     tracker.observe(start(0))
     [attempt] = tracker.judge(at(10))
-    assert attempt.started_at == at(0) and attempt.attempt_id == attempt_id and attempt.record_count == 3
+    assert attempt.started_at == at(0) and attempt.record_count == 3
+    assert attempt.attempt_id == "S02-20020726T170000000Z"  # as if the records had come in time order
 
 
 def test_a_late_failure_older_than_the_success_does_not_undo_the_success() -> None:
@@ -430,3 +433,174 @@ def test_a_simulated_fleet_folds_to_the_outcomes_in_its_truth_file(tmp_path: Pat
         ), site["site"]
         assert latest.started_at == datetime.fromisoformat(site["started_at"]), site["site"]
         assert latest.failed_at == expected_failed_at, site["site"]
+
+
+# ------------------------------------------------------------------ arrival order does not matter
+
+
+def in_file(doc: dict[str, Any], file_id: str, offset: int) -> dict[str, Any]:
+    """`doc` as the record at `offset` of the file `file_id` (what a collector receives)."""
+    doc["sms"]["log"]["file_id"] = file_id
+    doc["log"]["offset"] = offset
+    LogDocument.model_validate(doc)
+    return doc
+
+
+def time_order(doc: dict[str, Any]) -> tuple[str, str, int, str]:
+    """The documented fold order: time, then file identity and offset."""
+    return (doc["@timestamp"], doc["sms"]["log"].get("file_id") or "", doc["log"]["offset"], doc["message"])
+
+
+def s67_documents() -> dict[str, dict[str, Any]]:
+    """The demo's S67: the first attempt fails (bootstrap log), the retry's start marker is in the setup
+    log, its success in smsexec.log; timed start, failure, stop, retry start, progress, success."""
+    return {
+        "start": in_file(start(0), "bootstrap", 0),
+        "failure": in_file(failure(10), "bootstrap", 100),
+        "stop": in_file(stop(11), "bootstrap", 200),
+        "retry": in_file(start(60, "Configuration Manager Setup started"), "setup", 0),
+        "progress": in_file(record(70, "Installing the SMS_EXECUTIVE service"), "setup", 100),
+        "success": in_file(success(90), "smsexec", 0),
+    }
+
+
+def assert_s67_truth(judged: list[SiteAttempt]) -> None:
+    first, second = judged
+    assert (first.state, first.started_at, first.ended_at) == ("failed_unreported", at(0), at(11))
+    assert (second.state, second.started_at, second.ended_at) == ("succeeded", at(60), at(90))
+    assert second.attempt_number == 2
+
+
+def test_a_retry_start_arriving_after_its_success_takes_the_success_from_the_failed_attempt() -> None:
+    docs = s67_documents()
+    tracker = SiteTracker("S02")
+    for name in ("start", "failure", "stop", "success"):
+        tracker.observe(docs[name])
+    assert [a.state for a in tracker.judge(at(100))] == ["succeeded"]  # what was known then
+    tracker.observe(docs["retry"])
+    tracker.observe(docs["progress"])
+    judged = tracker.judge(at(100))
+    assert_s67_truth(judged)
+    assert [a.record_count for a in judged] == [3, 3]
+    assert judged == tracker_with(*sorted(docs.values(), key=time_order)).judge(at(100))
+
+
+def test_a_collector_restarted_between_the_success_and_the_late_retry_start_still_splits_them() -> None:
+    docs = s67_documents()
+    before_restart = tracker_with(docs["start"], docs["failure"], docs["stop"], docs["success"])
+    stored = SiteAttempt.model_validate_json(before_restart.latest(at(95)).model_dump_json())
+    assert stored.state == "succeeded"
+    resumed = SiteTracker.from_attempt(stored)
+    resumed.observe(docs["retry"])
+    resumed.observe(docs["progress"])
+    first, second = resumed.judge(at(100))
+    # The stored attempt holds no stop time (its end was the success), and its counts are not re-split.
+    assert (first.state, first.ended_at, first.last_event_at) == ("failed_unreported", at(10), at(10))
+    assert (second.state, second.started_at, second.ended_at) == ("succeeded", at(60), at(90))
+    assert second.last_event_at == at(90) and second.attempt_number == 2
+
+
+def test_a_fleet_resumes_a_site_from_its_stored_attempt_only_when_it_does_not_track_it_yet() -> None:
+    docs = s67_documents()
+    stored = tracker_with(docs["start"], docs["failure"], docs["stop"], docs["success"]).latest(at(95))
+    fleet = FleetTracker()
+    resumed = fleet.resume(stored)
+    assert fleet.resume(stored) is resumed and fleet.tracker("S02") is resumed
+    fleet.observe(docs["retry"])
+    assert [(a.attempt_number, a.state) for a in fleet.judge(at(100))["S02"]] == [
+        (1, "failed_unreported"),
+        (2, "succeeded"),
+    ]
+
+def test_the_same_record_delivered_twice_is_counted_once() -> None:
+    docs = s67_documents()
+    tracker = tracker_with(*docs.values(), docs["failure"], docs["progress"])
+    assert [a.record_count for a in tracker.judge(at(100))] == [3, 3]
+
+
+def test_records_that_settled_in_time_order_give_the_same_attempts_as_an_unbounded_buffer() -> None:
+    docs = sorted(s67_documents().values(), key=time_order)
+    small = SiteTracker("S02", max_pending=2)
+    for doc in docs:
+        small.observe(doc)
+    assert small.judge(at(100)) == tracker_with(*docs).judge(at(100))
+
+
+def test_a_late_start_still_in_the_buffer_is_placed_exactly_after_older_records_settled() -> None:
+    docs = s67_documents()
+    tracker = SiteTracker("S02", max_pending=3)
+    for name in ("start", "failure", "stop", "progress", "success"):
+        tracker.observe(docs[name])  # start and failure settle; stop, progress, success wait
+    tracker.observe(docs["retry"])
+    assert_s67_truth(tracker.judge(at(100)))
+
+
+def test_a_start_later_than_the_reorder_window_falls_back_to_best_effort() -> None:
+    docs = s67_documents()
+    tracker = SiteTracker("S02", reorder_window=timedelta(minutes=5))
+    for name in ("start", "failure", "stop", "progress", "success"):
+        tracker.observe(docs[name])
+    tracker.observe(docs["retry"])  # 30 min older than the newest record: the buffer has moved on
+    first, second = tracker.judge(at(100))
+    assert (first.state, second.state, second.ended_at) == ("failed_unreported", "succeeded", at(90))
+    assert (first.record_count, second.record_count) == (4, 2)  # the progress record stays counted first
+
+
+def test_an_attempt_id_a_late_start_took_back_is_handed_out_once_as_superseded() -> None:
+    tracker = tracker_with(start(5, "Configuration Manager Setup started"), record(6))
+    assert [a.attempt_id for a in tracker.judge(at(10))] == ["S02-20020726T170500000Z"]
+    assert tracker.take_superseded_ids() == []
+    tracker.observe(start(0))
+    assert [a.attempt_id for a in tracker.judge(at(10))] == ["S02-20020726T170000000Z"]
+    assert tracker.take_superseded_ids() == ["S02-20020726T170500000Z"]
+    assert tracker.take_superseded_ids() == []
+
+
+def test_attempts_dropped_for_age_are_not_reported_as_superseded() -> None:
+    tracker = SiteTracker("S02")
+    for number in range(MAX_ATTEMPTS_KEPT + 3):
+        tracker.observe(start(number * 10))
+        tracker.observe(failure(number * 10 + 1))
+        tracker.judge(at(number * 10 + 2))
+    judged = tracker.judge(at(1000))
+    assert len(judged) == MAX_ATTEMPTS_KEPT and judged[0].attempt_number == 4
+    assert tracker.take_superseded_ids() == []
+
+FILES = ("bootstrap", "setup", "smsexec")
+KINDS = ("record", "record", "error", "started", "failed", "succeeded", "stopped")
+
+
+@st.composite
+def site_documents(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """A site's documents from several files: each file in time order, markers and ordinary records
+    (some error records with codes) at minutes that collide and leave gaps longer than the window."""
+    docs = []
+    for file_index, file_id in enumerate(FILES):
+        minutes = sorted(draw(st.lists(st.integers(min_value=0, max_value=400), max_size=7)))
+        for position, minute in enumerate(minutes):
+            kind = draw(st.sampled_from(KINDS))
+            message = f"{file_id} record {position}"
+            if kind == "record":
+                doc = record(minute, message, host=f"SEC0{file_index}")
+            elif kind == "error":
+                doc = record(minute, message, level="error", code=f"0x8007000{file_index}", hint=file_id)
+            elif kind == "failed":
+                doc = failure(minute, code=f"0x8007001{position % 10}", hint=message)
+            else:
+                doc = record(minute, message, f"install.{kind}" if kind != "stopped" else "bootstrap.stopped")
+            docs.append(in_file(doc, file_id, position * 100))
+    return docs
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_folding_the_documents_in_any_arrival_order_gives_the_time_ordered_attempts(
+    data: st.DataObject,
+) -> None:
+    docs = data.draw(site_documents())
+    arrival = data.draw(st.permutations(docs))
+    in_time_order = tracker_with(*sorted(docs, key=time_order))
+    as_arrived = tracker_with(*arrival)
+    for as_of in (at(200), at(500)):
+        assert as_arrived.judge(as_of) == in_time_order.judge(as_of)
+    assert as_arrived.unattributed_records == in_time_order.unattributed_records
