@@ -17,6 +17,8 @@ and the sign is flipped for the file.
 
 Conversions are cached per (zone, local hour), per file and for all files at once (uncorrected
 zones convert alike everywhere): the hot path appends minute and seconds to a cached UTC date-hour.
+A file uses the shared cache until one of its STATMSG lines actually corrects something: most only
+confirm the zone, and a file that went private after every STATMSG would convert each hour again.
 An hour holding a DST transition is converted minute by minute. Offsets are whole minutes (a
 zone's pre-1900 local mean time, with seconds, is rounded to the minute).
 """
@@ -51,10 +53,13 @@ class FileClock:
 
     def __init__(self, host: ZoneSpec) -> None:
         self._host = host
-        # Until a STATMSG is observed, conversions depend only on the host zone: the hour cache is
-        # shared by every clock with that host zone (short files would otherwise start cold).
+        # While no STATMSG has corrected anything, conversions depend only on the host zone: the hour
+        # cache is shared by every clock with that host zone (short files would otherwise start cold).
         self._hours = _uncorrected_hours(host)
         self._hours_shared = True
+        # Set once a STATMSG was observed while the cache is still shared: a zone name met from then
+        # on must be judged against that observation before a shared (uncorrected) entry may serve it.
+        self._judge_zone_names = False
         self._observed_offset: int | None = None  # east-positive minutes, from the latest STATMSG
         self._observed_at: datetime | None = None  # that STATMSG's GMTDATE (aware UTC)
         self._zone_deltas: dict[str, int] = {}  # zone label -> minutes added to its offset
@@ -79,6 +84,8 @@ class FileClock:
         if minute is self._last_minute and token == self._last_token:
             converted = self._last_converted
         else:
+            if self._judge_zone_names and token.__class__ is str:
+                self._judge_zone_name(token)  # type: ignore[arg-type]
             hour = self._hours.get((token, minute[:4]))
             if hour is not None and hour[0] is not None:
                 # The usual case, `_convert`'s cache hit on a whole-hour offset, without the call.
@@ -94,10 +101,6 @@ class FileClock:
         """Compare a STATMSG line's local trailer time with its GMTDATE; correct the zones if needed."""
         if record.minute is None:
             return
-        if self._hours_shared:
-            # Corrections may follow from here on: this clock's conversions are its own now.
-            self._hours, self._hours_shared = {}, False
-            self._last_minute = None
         local = datetime(*record.minute) + timedelta(seconds=float(record.seconds))
         observed = round(zone_offset_from_statmsg(local, gmt).total_seconds() / 60)
         if abs(observed) > _MAX_OFFSET_MIN:
@@ -121,8 +124,25 @@ class FileClock:
         self._observed_offset, self._observed_at = observed, observed_at
         if changed:
             self._zone_deltas, self._bias_flip, self._bias_delta = zone_deltas, bias_flip, bias_delta
-            self._hours.clear()
+            if not self._hours_shared:
+                self._hours.clear()
+            elif bias_flip or bias_delta or any(zone_deltas.values()):
+                self._own_hours()
             self._last_minute = None
+        if self._hours_shared:
+            # The conversion remembered for the last record may be of a zone name not judged yet.
+            self._judge_zone_names, self._last_minute = True, None
+
+    def _judge_zone_name(self, name: str) -> None:
+        """Judge a zone name against the latest STATMSG; a zone it corrects makes the cache private."""
+        zone = self._zone_of(name)
+        if zone is not None and self._zone_delta(zone):
+            self._own_hours()
+
+    def _own_hours(self) -> None:
+        """From now on this clock's conversions are corrected: they get a cache of their own."""
+        self._hours, self._hours_shared, self._judge_zone_names = {}, False, False
+        self._last_minute = None
 
     # ------------------------------------------------------------------ conversion
 

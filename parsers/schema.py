@@ -252,3 +252,9 @@ class SiteAttempt(Strict):
     shipper_last_seen: UtcMillis | None = Field(None, description="Latest shipper heartbeat for the site")
     record_count: int = Field(ge=0, description="Records attributed to the attempt")
     judged_as_of: UtcMillis = Field(description="The time the state was judged for")
+    evidence: int = Field(
+        0,
+        ge=0,
+        description="Records of the site (all attempts) the judging tracker had folded; a stored judgment "
+        "is replaced only by one made on at least as many",
+    )

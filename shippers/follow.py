@@ -5,11 +5,11 @@ is never blocked on Windows. A file's identity is its device/inode where the OS 
 fingerprint of its first line (`shippers.framing.file_fingerprint`), so `X.log` renamed to
 `X.lo_` is recognized as the same file and finished, and the new `X.log` starts from offset 0.
 
-`X.log` and `X.lo_` are polled as a pair: `X.log` is opened first, then `X.lo_` is read, then
-the `X.log` handle. A rotation landing between the two opens then leaves the renamed file in one
-of the two places (the open `X.log` handle or `X.lo_`), never in neither, and the file it
-finished is not started again as a new one. What no poller can read is a file that rotated and
-had its `.lo_` replaced by the next rotation between two polls: the shipper says what it lost.
+`X.lo_` and `X.log` are polled as a pair, `X.lo_` first; when `X.log` is no longer the file read
+there before and that file was not at `X.lo_`, a rotation fell between the two opens and `X.lo_`
+is read again, so the renamed file is finished, never taken for gone and never started again as
+a new file. What no poller can read is a file that rotated and had its `.lo_` replaced by the
+next rotation between two polls: the shipper says from which byte on it was lost.
 A file that shrank below what was read, or whose first bytes changed under the same name, is a
 new file (truncated or replaced) and is read from 0; a new file that got the inode of a deleted
 one (inodes are reused at once) is no truncation of it.
@@ -51,7 +51,7 @@ _BATCHES_PER_OPEN = 8
 def expand_paths(patterns: list[str]) -> list[str]:
     """Existing files matching the patterns, each `X.log` with its rotated `X.lo_` when present.
 
-    Rotated files come first, so a poll finishes the renamed file before starting the new one.
+    Rotated files come first (the order `bootwatch ship --check` lists them in, and polls read them in).
     """
     found: set[str] = set()
     for pattern in patterns:
@@ -150,20 +150,25 @@ class Follower:
 
     def _poll_pair(self, path: str, rotated: str | None, seen: set[str], unreadable: set[str],
                    now: float) -> int:
-        """Poll `X.log` and `X.lo_`: open `X.log` first, then finish `X.lo_`, then read the `X.log` handle.
+        """Poll `X.lo_`, then `X.log`: the renamed file is finished before the new one is started.
 
-        Whatever a rotation between the two opens moved, the file that was `X.log` is read through
-        the open handle or found at `X.lo_`: it cannot slip between them and be taken for gone.
+        When `X.log` turns out to be another file than the one read there before, and that one was
+        not at `X.lo_` a moment ago, it was renamed between the two opens: `X.lo_` is read again
+        first, so the renamed file is neither taken for gone nor started again as a new file.
+        Only one file is open at a time, to hold up the writer's rename as briefly as possible.
         """
+        if rotated is None:
+            return self._poll_path(path, seen, unreadable, now)
+        total = self._poll_path(rotated, seen, unreadable, now)
         handle = self._open(path, unreadable)
-        try:
-            total = 0 if rotated is None else self._poll_path(rotated, seen, unreadable, now)
-            if handle is not None:
-                total += self._poll_handle(path, handle, seen, now)
+        if handle is None:
             return total
-        finally:
-            if handle is not None:
-                handle.close()
+        with handle:
+            status = os.fstat(handle.fileno())
+            head = handle.read(FINGERPRINT_MAX_BYTES)
+            if self._replaced_since_read(path, status, head, seen):
+                total += self._poll_path(rotated, seen, unreadable, now)
+            return total + self._poll_opened(path, handle, status, head, seen, now)
 
     @staticmethod
     def _open(path: str, unreadable: set[str]) -> BinaryIO | None:
@@ -182,11 +187,12 @@ class Follower:
         if handle is None:
             return 0
         with handle:
-            return self._poll_handle(path, handle, seen, now)
+            status = os.fstat(handle.fileno())
+            head = handle.read(FINGERPRINT_MAX_BYTES)
+            return self._poll_opened(path, handle, status, head, seen, now)
 
-    def _poll_handle(self, path: str, handle: BinaryIO, seen: set[str], now: float) -> int:
-        status = os.fstat(handle.fileno())
-        head = handle.read(FINGERPRINT_MAX_BYTES)
+    def _poll_opened(self, path: str, handle: BinaryIO, status: os.stat_result, head: bytes,
+                     seen: set[str], now: float) -> int:
         followed = self._identify(path, status, head, seen, now)
         if followed is None:
             return 0
@@ -196,12 +202,25 @@ class Follower:
         followed.size = status.st_size
         return self._read_new(handle, followed, now)
 
+    def _replaced_since_read(self, path: str, status: os.stat_result, head: bytes, seen: set[str]) -> bool:
+        """Whether the file last read at `path`, not read yet in this poll, is no longer the one there."""
+        inode = status.st_ino
+        for followed in self.files.values():
+            state = followed.state
+            if followed.gone or state.path != path or state.file_id in seen:
+                continue
+            if inode:
+                return (state.device, state.inode) != (status.st_dev, inode)
+            return not (len(head) >= state.fingerprint_length
+                        and fingerprint_of(head, state.fingerprint_length) == state.file_id)
+        return False
+
     def _identify(self, path: str, status: os.stat_result, head: bytes, seen: set[str],
                   now: float) -> Followed | None:
         """The followed file behind `path` (new, renamed, truncated or replaced).
 
         None when it is not known yet (its first line is incomplete) or was already read in this
-        poll under its other name (it rotated between the opens of `X.log` and `X.lo_`).
+        poll under another name (a link, or a file renamed back).
         """
         inode = status.st_ino
         for followed in self.files.values():

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from elastic_transport import TransportError
 from elasticsearch import ApiError, helpers
 
-from parsers.lifecycle.attempts import FleetTracker
+from parsers.lifecycle.attempts import FleetTracker, SiteTracker
 from parsers.schema import HeartbeatDocument, document_id, format_utc_millis
 from parsers.store.connect import Store
 from parsers.store.errors import StoreUnavailable
@@ -69,6 +69,10 @@ def id_of(document: dict[str, Any]) -> str:
     return document_id(sms["site"].get("code"), sms["log"]["file_id"], document["log"]["offset"])
 
 
+def _site_of(document: dict[str, Any]) -> str | None:
+    return ((document.get("sms") or {}).get("site") or {}).get("code") or None
+
+
 class NullSink:
     """Keeps only the set of document ids: measures the collector without a store."""
 
@@ -102,7 +106,14 @@ class NullSink:
 
 class StoreSink:
     """Writes to the store: log documents through the bulk writer, heartbeats and site install state
-    through the site store. Connects lazily, so a store that is down at start only grows the spool."""
+    through the site store. Connects lazily, so a store that is down at start only grows the spool.
+
+    Site install state: one tracker per site folds the records written; after each batch the touched
+    sites' attempts are judged as of now and saved (the store keeps the judgment made on the most
+    evidence), and attempt ids a late record took back are deleted. On a site's first record or
+    heartbeat since start, its tracker resumes from the stored latest attempt, so a collector restarted
+    against a durable cluster carries on (numbering, the open attempt) instead of starting the site over;
+    with the embedded engine the store starts empty and the spool replay rebuilds it."""
 
     def __init__(self, connect: Callable[[], Store]) -> None:
         self._connect = connect
@@ -110,6 +121,8 @@ class StoreSink:
         self._writer: BulkWriter | None = None
         self._sites: SiteStore | None = None
         self.fleet = FleetTracker()
+        # Per site: superseded attempt ids not deleted yet (kept across a failed batch, retried with it).
+        self._superseded: dict[str, set[str]] = {}
 
     def _open(self) -> tuple[BulkWriter, SiteStore]:
         """The writers (connecting, and installing the index templates, on first use)."""
@@ -152,16 +165,38 @@ class StoreSink:
             result = writer.write(documents)
         except (StoreUnavailable, TransportError) as exc:
             raise self._lost(exc) from exc
+        try:
+            for site in sorted({code for doc in documents if (code := _site_of(doc))}):
+                self._tracker(sites, site)
+        except (StoreUnavailable, TransportError) as exc:
+            raise self._lost(exc) from exc
         touched = {doc["sms"]["site"]["code"] for doc in documents if self.fleet.observe(doc)}
         self._save_sites(sites, touched)
         return SinkResult(result.indexed, result.deduplicated, result.dead_lettered)
 
+    def _tracker(self, sites: SiteStore, site: str) -> SiteTracker:
+        """The site's tracker; on its first use since start, resumed from the stored latest attempt."""
+        tracker = self.fleet.trackers.get(site)
+        if tracker is None:
+            stored = sites.latest_attempt(site)
+            tracker = self.fleet.resume(stored) if stored is not None else self.fleet.tracker(site)
+        return tracker
+
     def _save_sites(self, sites: SiteStore, touched: set[str]) -> None:
-        """Store the touched sites' attempts as judged now (merged with what is stored)."""
+        """Store the touched sites' attempts as judged now (merged with what is stored), then delete the
+        attempts a late record took back (after the save, so the site never shows no attempt)."""
         now = datetime.now(UTC)
         try:
             for site in sorted(touched):
-                sites.save(self.fleet.tracker(site).judge(now))
+                tracker = self.fleet.tracker(site)
+                judged = tracker.judge(now)
+                sites.save(judged)
+                superseded = self._superseded.setdefault(site, set())
+                superseded.update(tracker.take_superseded_ids())
+                superseded.difference_update(attempt.attempt_id for attempt in judged)
+                if superseded:
+                    sites.delete_superseded(sorted(superseded), tracker.records_seen)
+                    superseded.clear()
         except (StoreUnavailable, TransportError) as exc:
             raise self._lost(exc) from exc
         except ApiError as exc:
@@ -178,7 +213,7 @@ class StoreSink:
             for heartbeat in heartbeats:
                 model = HeartbeatDocument.model_validate(heartbeat)
                 sites.record_heartbeat(model)
-                self.fleet.observe_heartbeat(model.site, model.timestamp)
+                self._tracker(sites, model.site).observe_heartbeat(model.timestamp)
         except (StoreUnavailable, TransportError) as exc:
             raise self._lost(exc) from exc
 

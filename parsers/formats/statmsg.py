@@ -47,14 +47,15 @@ _PAIR = re.compile(
 _MAX_SCAN = 8192
 
 # The layout every SMS component writes (the example above): all keys once, in this order, single
-# spaces, numbers of up to 9 digits, a known severity, the usual GMTDATE form (seconds below 60), no
+# spaces, numbers of up to 10 digits (thread ids above 999999999 are common; one beyond 32 bits becomes
+# None, as `_uint32` makes it), a known severity, the usual GMTDATE form (seconds below 60), no
 # `=`, `"` or blank inside unquoted values and no `"` inside quoted ones. For such a line the pairs
 # `_PAIR` would find are exactly these groups (a value holding neither `=` nor a blank followed by
 # `KEY=` cannot end early, and none needs stripping but the quoted ones), so one anchored match
 # replaces the scan with its per-character lookaheads (several times the cost). Any other line takes
 # `_PAIR`.
 _BARE = r'([^\s"=]*)'
-_NUMBER = r"([0-9]{1,9})"
+_NUMBER = r"([0-9]{1,10})"
 _STANDARD = re.compile(
     r" ID=" + _NUMBER + r" SEV=([IWE]) LEV=" + _BARE + r' SOURCE="([^"]*)" COMP="([^"]*)"'
     r" SYS=" + _BARE + r" SITE=" + _BARE + r" PID=" + _NUMBER + r" TID=" + _NUMBER
@@ -129,18 +130,18 @@ def _standard_status(groups: tuple[str, ...]) -> dict[str, Any]:
      seconds, year, insertions, num_attrs) = groups
     source, component = source.strip(), component.strip()
     return {
-        "id": int(message_id),
+        "id": _uint32_digits(message_id),
         "severity": severity,
         "level": level[:_MAX_KEYWORD] or None,
         "source": source[:_MAX_KEYWORD] or None,
         "component": component[:_MAX_KEYWORD] or None,
         "system": system[:_MAX_KEYWORD] or None,
         "site": site[:_MAX_KEYWORD] or None,
-        "pid": int(pid),
-        "tid": int(tid),
+        "pid": _uint32_digits(pid),
+        "tid": _uint32_digits(tid),
         "gmt_date": _gmt_text(month_name, day, hour, minute, seconds, year),
         "insertion_strings": _standard_insertions(insertions),
-        "num_attrs": int(num_attrs),
+        "num_attrs": _uint32_digits(num_attrs),
     }
 
 
@@ -204,6 +205,12 @@ def zone_offset_from_statmsg(local: datetime, gmt: datetime) -> timedelta:
     gmt_naive = gmt.astimezone(UTC).replace(tzinfo=None) if gmt.tzinfo is not None else gmt
     steps = round((local - gmt_naive) / _OFFSET_GRID)
     return steps * _OFFSET_GRID
+
+
+def _uint32_digits(digits: str) -> int | None:
+    """`_uint32` of a text already known to be 1 to 10 ASCII digits."""
+    number = int(digits)
+    return number if number <= _MAX_UINT32 else None
 
 
 def _uint32(text: str | None) -> int | None:

@@ -2,11 +2,13 @@
 
 Feed one site's `LogDocument`-shaped dicts (already classified: `event.action` set by the rules) with
 `SiteTracker.observe`, shipper heartbeats with `observe_heartbeat`, and ask `judge(as_of)` for the
-attempts as `SiteAttempt` documents. The store persists the latest attempt (optimistic concurrency is
-its business); `SiteTracker.from_attempt` rebuilds a tracker from that stored document so a collector
-can carry on incrementally. A late record can re-derive attempts so that an attempt id handed out
-before disappears (a late start marker moves the start, hence the id): `take_superseded_ids` lists
-those once, for the caller to delete what it stored under them.
+attempts as `SiteAttempt` documents, each carrying as `evidence` how many of the site's records the
+tracker had folded. The store persists the attempts (optimistic concurrency is its business; it lets a
+judgment replace a stored one made on no more evidence); `SiteTracker.from_attempt` rebuilds a tracker
+from a stored latest attempt (its evidence included) so a collector can carry on incrementally. A late
+record can re-derive attempts so that an attempt id handed out before disappears (a late start marker
+moves the start, hence the id): `take_superseded_ids` lists those once, for the caller to delete what
+it stored under them.
 
 How records become attempts:
 - An attempt opens at an `install.started` record. A later start marker opens a NEW attempt only when
@@ -293,6 +295,9 @@ class SiteTracker:
         self.reorder_window = reorder_window
         self.max_pending = max_pending
         self.shipper_last_seen: datetime | None = None
+        # Records of the site folded (each distinct record once while buffered): the `evidence` of every
+        # judgment, so the store can tell a judgment made on more of the site's records from a stale one.
+        self.records_seen = 0
         # Entries folded for good, in key order; then the reorder buffer, sorted by key; and the two
         # folded together (None when an entry went into the middle of the buffer: re-derived on demand).
         self._settled = _Fold(site, stall_window)
@@ -321,6 +326,7 @@ class SiteTracker:
                 return  # the same record delivered again (a resent batch)
             pending.insert(position, entry)
             self._live = None
+        self.records_seen += 1
         if self._newest is None or entry.at > self._newest:
             self._newest = entry.at
         self._settle()
@@ -385,6 +391,7 @@ class SiteTracker:
         older than its facts is placed by the best-effort out-of-order rules (see the module doc)."""
         tracker = cls(stored.site, stall_window=stall_window, heartbeat_timeout=heartbeat_timeout)
         tracker.shipper_last_seen = stored.shipper_last_seen
+        tracker.records_seen = stored.evidence
         failed_at = stored.failed_at
         ended_at = stored.ended_at
         attempt = _Attempt(
@@ -496,6 +503,7 @@ class SiteTracker:
             shipper_last_seen=self.shipper_last_seen,
             record_count=attempt.record_count,
             judged_as_of=at,
+            evidence=self.records_seen,
         )
 
     def _went_dark(self, attempt: _Attempt, at: datetime) -> bool:

@@ -5,6 +5,23 @@ One document per install attempt (`_id` = `attempt_id`), written with optimistic
 writes only if nobody wrote in between; on a 409 it reads again and re-applies. So several collectors
 can update the same site without a lock, and a replay that judges the same as before writes nothing.
 
+Which judgment of an attempt wins (`merge_attempt`): every judgment carries its `evidence`, the number
+of the site's records the judging tracker had folded (a tracker rebuilt from the store starts from the
+stored count, so it only grows). A fresh judgment replaces the stored one when it was made on at least
+as much evidence (on equal evidence, when judged as of a time no earlier), whatever its facts: a tracker
+that re-derived the site from more records is right even where its attempt has an earlier last record
+and fewer records than before (a late start marker split the attempt). A writer with less evidence -
+a collector that has not seen the site's newest records - cannot overwrite a better judgment, and a
+sweep's re-judgment (same evidence, later as-of) is not undone by a collector still judging as of an
+earlier time. Every save rewrites all the attempts the tracker judged, so all of them carry its
+evidence; an attempt id the tracker took back (`SiteTracker.take_superseded_ids`) is deleted
+(`delete_superseded`) unless a judgment on more evidence still has it, and a leftover stale document
+(a delete that failed, a writer that never saw the late record) carries less evidence than the live
+ones, so `latest_attempts` ranks by (evidence, attempt number, start) and never picks it.
+Limitation: the evidence of two collectors that each saw a disjoint part of one site's records is not
+comparable; the one that has seen more wins. A shipper sends a site's files to one collector at a time
+and fails over only when that collector is gone, and the new one resumes from the stored attempt.
+
 Heartbeats go to `bootwatch-heartbeats`; the latest per site is the shipper's last-seen time. The sweep
 re-judges every site's open latest attempt as of a given time, so a site that stops moving becomes
 `stalled` (or `dark`, when its shipper stopped too) without any new record arriving.
@@ -47,6 +64,7 @@ class SaveResult:
 
     written: int = 0
     unchanged: int = 0
+    deleted: int = 0  # superseded attempt documents removed
     conflicts: int = 0  # optimistic-concurrency conflicts met (and resolved by re-reading)
 
 
@@ -146,11 +164,64 @@ class SiteStore:
             after = hits[-1]["sort"]
 
     def latest_attempts(self) -> dict[str, SiteAttempt]:
-        """Each site's latest stored attempt, by site code."""
+        """Each site's latest stored attempt, by site code (ranked by `latest_rank`)."""
         latest: dict[str, SiteAttempt] = {}
         for attempt in self.iter_attempts():
-            latest[attempt.site] = attempt  # sorted by attempt number: the last one wins
+            known = latest.get(attempt.site)
+            if known is None or latest_rank(attempt) > latest_rank(known):
+                latest[attempt.site] = attempt
         return latest
+
+    def latest_attempt(self, site: str) -> SiteAttempt | None:
+        """One site's latest stored attempt (ranked by `latest_rank`), or None when none is stored."""
+        page = self._call(
+            self.client.search,
+            index=SITES_INDEX,
+            query={"term": {"site": site}},
+            sort=[{"evidence": "desc"}, {"attempt_number": "desc"}, {"started_at": "desc"}],
+            size=1,
+            ignore_unavailable=True,
+        )
+        hits = page["hits"]["hits"]
+        return SiteAttempt.model_validate(hits[0]["_source"]) if hits else None
+
+    def delete_superseded(
+        self, attempt_ids: Iterable[str], evidence: int, result: SaveResult | None = None
+    ) -> SaveResult:
+        """Delete attempts a tracker judging on `evidence` records took back (a late record re-derived
+        them), each only if no judgment on more evidence stored it since (optimistic concurrency)."""
+        result = result if result is not None else SaveResult()
+        for attempt_id in attempt_ids:
+            tries = 0
+            while True:
+                tries += 1
+                stored = self.get(attempt_id)
+                if stored is None or stored[0].evidence > evidence:
+                    result.unchanged += 1
+                    break
+                _, seq_no, primary_term = stored
+                try:
+                    self._call(
+                        self.client.delete,
+                        index=SITES_INDEX,
+                        id=attempt_id,
+                        if_seq_no=seq_no,
+                        if_primary_term=primary_term,
+                    )
+                except NotFoundError:
+                    result.unchanged += 1  # deleted by another collector meanwhile
+                    break
+                except ConflictError:
+                    result.conflicts += 1
+                    if not self.policy.should_retry(tries):
+                        raise StoreUnavailable(
+                            f"attempt {attempt_id} kept changing under us ({tries} conflicts); try again"
+                        ) from None
+                    self.policy.wait(tries)
+                    continue
+                result.deleted += 1
+                break
+        return result
 
     # ------------------------------------------------------------------ heartbeats
 
@@ -234,20 +305,27 @@ class SiteStore:
             self.policy.wait(attempt)
 
 
-def _evidence(attempt: SiteAttempt) -> tuple[datetime, int, datetime]:
-    return attempt.last_event_at, attempt.record_count, attempt.judged_as_of
+def latest_rank(attempt: SiteAttempt) -> tuple[int, int, datetime]:
+    """Order of a site's stored attempts, the latest last: the newest judgment's attempts first (a stale
+    leftover carries less evidence), then the attempt number, then the start."""
+    return attempt.evidence, attempt.attempt_number, attempt.started_at
+
+
+def _judgment_rank(attempt: SiteAttempt) -> tuple[int, datetime]:
+    return attempt.evidence, attempt.judged_as_of
 
 
 def merge_attempt(stored: SiteAttempt | None, fresh: SiteAttempt) -> SiteAttempt | None:
-    """Which version of an attempt to keep: the one judged on more evidence (later last record, more
-    records, later as-of); the shipper's last-seen time is the later of both. None = keep stored."""
+    """Which judgment of an attempt to keep (see the module doc): the fresh one when made on at least the
+    stored evidence (equal evidence: judged as of no earlier a time), else the stored one; the shipper's
+    last-seen time is the later of both. None = keep what is stored."""
     if stored is None:
         return fresh
     seen_times = [
         moment for moment in (stored.shipper_last_seen, fresh.shipper_last_seen) if moment is not None
     ]
     last_seen = max(seen_times) if seen_times else None
-    winner = fresh if _evidence(fresh) >= _evidence(stored) else stored
+    winner = fresh if _judgment_rank(fresh) >= _judgment_rank(stored) else stored
     merged = (
         winner
         if winner.shipper_last_seen == last_seen

@@ -50,6 +50,17 @@ def test_agreeing_statmsg_confirms_the_zone() -> None:
     assert winter == ("2002-12-26T18:12:00.000Z", "America/Los_Angeles")
 
 
+def test_zone_name_met_after_a_confirming_statmsg_is_still_judged_against_it() -> None:
+    clock = FileClock(host_zone(None))
+    named = _record((2002, 7, 26, 10, 30), zone_name="Pacific Daylight Time")
+    assert clock.timestamp(named) == ("2002-07-26T17:30:00.000Z", "America/Los_Angeles")
+    # The STATMSG confirms the host zone (UTC) but shows the writer's clock was UTC, not Pacific.
+    statmsg = _record((2002, 7, 26, 10, 12), "03.101")
+    clock.observe_status_message(statmsg, datetime(2002, 7, 26, 10, 12, 3, 100000, tzinfo=UTC))
+    assert clock.timestamp(named) == ("2002-07-26T10:30:00.000Z", "+00:00")
+    assert clock.timestamp(_record((2002, 7, 26, 10, 31))) == ("2002-07-26T10:31:00.000Z", "UTC")
+
+
 def test_implausible_gmtdate_is_ignored() -> None:
     clock = FileClock(host_zone(None))
     clock.observe_status_message(_record((2002, 7, 26, 10, 12)), datetime(2002, 7, 20, tzinfo=UTC))

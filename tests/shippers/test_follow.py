@@ -87,19 +87,23 @@ def test_rotations_with_a_poll_between_each_deliver_every_generation_exactly_onc
     receiver = receivers()
     log = tmp_path / "despool.log"
     start_shipper(shipper_toml(tmp_path / "state", [tmp_path / "*.log"], [receiver.address]))
-    want: Received = set()
+    writer = LogWriter(log)
+    writer.legacy(4, component="SMS_DESPOOLER")
+    want = records(writer, file_id_of(log))
     for generation in range(6):
-        writer = LogWriter(log)
-        writer.legacy(4, start=generation * 100, component="SMS_DESPOOLER")
         gate.step()
         # More records and the rotation marker after the poll: read from `.lo_` after the rename.
         writer.legacy(3, start=generation * 100 + 4, component="SMS_DESPOOLER")
         writer.line("<MAXIMUM LOG FILE SIZE REACHED - FILE RENAMED>")
-        file_id = file_id_of(log)
+        want |= records(writer, file_id_of(log))
         rotate(log)
+        if generation % 2:
+            gate.step()     # a poll between the rename and the new file, or none
+        writer = LogWriter(log)
+        writer.legacy(4, start=(generation + 1) * 100, component="SMS_DESPOOLER")
+        want |= records(writer, file_id_of(log))
         gate.step()
-        want |= records(writer, file_id)
-        delivered(receiver, want, f"generation {generation}")
+        delivered(receiver, want, f"generation {generation} and the start of the next one")
     # Each new `.log` may get the inode of the `.lo_` it replaced: that is no truncation.
     assert "truncated" not in caplog.text and "never read" not in caplog.text
 

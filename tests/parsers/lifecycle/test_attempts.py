@@ -604,3 +604,15 @@ def test_folding_the_documents_in_any_arrival_order_gives_the_time_ordered_attem
     for as_of in (at(200), at(500)):
         assert as_arrived.judge(as_of) == in_time_order.judge(as_of)
     assert as_arrived.unattributed_records == in_time_order.unattributed_records
+
+
+def test_every_judgment_carries_as_evidence_the_site_records_folded_and_a_resumed_tracker_counts_on() -> None:
+    docs = s67_documents()
+    tracker = tracker_with(docs["start"], docs["failure"], docs["stop"], docs["success"])
+    tracker.observe(docs["stop"])  # the same record resent while still buffered: folded once
+    assert [attempt.evidence for attempt in tracker.judge(at(95))] == [4]
+    tracker.observe(docs["retry"])
+    assert [attempt.evidence for attempt in tracker.judge(at(100))] == [5, 5]
+    resumed = SiteTracker.from_attempt(tracker.latest(at(100)))
+    resumed.observe(docs["progress"])
+    assert resumed.latest(at(100)).evidence == 6

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from store_helpers import log_document
 
-from parsers.lifecycle.attempts import FleetTracker
+from parsers.lifecycle.attempts import FleetTracker, SiteTracker
 from parsers.schema import HeartbeatDocument, SiteAttempt
 from parsers.store.connect import Store
 from parsers.store.retry import RetryPolicy
@@ -169,3 +169,135 @@ def test_the_sweep_judges_dark_when_heartbeats_stopped_during_the_attempt(store:
     assert stored is not None
     assert stored[0].state == "dark"
     assert stored[0].shipper_last_seen == T0 + timedelta(minutes=20)
+
+
+# ------------------------------------------------------------------ which judgment wins, superseded ids
+
+
+def _s67_tracker() -> tuple[SiteTracker, dict[str, dict]]:
+    """S67 of the demo: attempt 1 fails; the retry's start marker (setup log) arrives after the retry's
+    success (smsexec.log). The tracker has seen everything but the retry and its progress."""
+    docs = {
+        "start": log_document(0, site="S67", file_id="boot", timestamp=_at(0), action="install.started"),
+        "failure": log_document(100, site="S67", file_id="boot", timestamp=_at(10), action="install.failed"),
+        "stop": log_document(200, site="S67", file_id="boot", timestamp=_at(11), action="bootstrap.stopped"),
+        "retry": log_document(0, site="S67", file_id="setup", timestamp=_at(60), action="install.started"),
+        "progress": log_document(
+            100, site="S67", file_id="setup", timestamp=_at(70), action="install.progress"
+        ),
+        "success": log_document(0, site="S67", file_id="exec", timestamp=_at(90), action="install.succeeded"),
+    }
+    tracker = SiteTracker("S67")
+    for name in ("start", "failure", "stop", "success"):
+        tracker.observe(docs[name])
+    return tracker, docs
+
+
+def test_a_judgment_on_more_records_replaces_one_with_a_later_last_record(store: Store) -> None:
+    sites = SiteStore(store)
+    tracker, docs = _s67_tracker()
+    sites.save(tracker.judge(T0 + timedelta(minutes=95)))
+    tracker.observe(docs["retry"])
+    tracker.observe(docs["progress"])
+    # the rebuilt attempt 1 ends earlier and holds fewer records than the stored `succeeded` one
+    sites.save(tracker.judge(T0 + timedelta(minutes=100)))
+    store.client.indices.refresh(index=SITES_INDEX)
+    stored = [(a.attempt_number, a.state, a.record_count) for a in sites.iter_attempts("S67")]
+    assert stored == [(1, "failed_unreported", 3), (2, "succeeded", 3)]
+    latest = sites.latest_attempts()["S67"]
+    assert (latest.attempt_number, latest.state) == (2, "succeeded")
+
+
+def test_a_judgment_on_fewer_records_does_not_overwrite_the_stored_one(store: Store) -> None:
+    sites = SiteStore(store)
+    tracker, docs = _s67_tracker()
+    stale = tracker.judge(T0 + timedelta(minutes=95))
+    tracker.observe(docs["retry"])
+    tracker.observe(docs["progress"])
+    sites.save(tracker.judge(T0 + timedelta(minutes=100)))
+    # a collector that never saw the retry, judging later: its view is older however late it judges
+    late_but_stale = [
+        attempt.model_copy(update={"judged_as_of": T0 + timedelta(hours=5)}) for attempt in stale
+    ]
+    result = sites.save(late_but_stale)
+    assert (result.written, result.unchanged) == (0, 1)
+    stored = sites.get(stale[0].attempt_id)
+    assert stored is not None and (stored[0].state, stored[0].evidence) == ("failed_unreported", 6)
+
+
+def test_a_sweep_judgment_is_not_undone_by_an_earlier_judgment_on_the_same_records(store: Store) -> None:
+    sites = SiteStore(store)
+    fleet = FleetTracker()
+    fleet.observe(_record("SSW", 0, "install.started"))
+    (attempt,) = fleet.judge(T0 + timedelta(minutes=45))["SSW"]
+    sites.save([attempt])
+    store.client.indices.refresh(index=SITES_INDEX)
+    assert sites.sweep(T0 + timedelta(hours=3)).written == 1
+    again = sites.save([attempt])  # a collector still holding its judgment as of 45 minutes
+    assert again.written == 0
+    stored = sites.get(attempt.attempt_id)
+    assert stored is not None and stored[0].state == "stalled"
+
+
+def _late_bootstrap_start(sites: SiteStore) -> tuple[SiteTracker, str]:
+    """Setup's start marker arrives before the Bootstrap start five minutes earlier: the attempt stored
+    under the setup start's id is re-derived under the bootstrap start's; returns (tracker, stale id)."""
+    tracker = SiteTracker("S03")
+    tracker.observe(log_document(0, site="S03", file_id="setup", timestamp=_at(5), action="install.started"))
+    (early,) = tracker.judge(T0 + timedelta(minutes=10))
+    sites.save([early])
+    tracker.observe(log_document(0, site="S03", file_id="boot", timestamp=_at(0), action="install.started"))
+    sites.save(tracker.judge(T0 + timedelta(minutes=10)))
+    return tracker, early.attempt_id
+
+
+def test_superseded_attempts_are_deleted_leaving_one_document(store: Store) -> None:
+    sites = SiteStore(store)
+    tracker, stale_id = _late_bootstrap_start(sites)
+    superseded = tracker.take_superseded_ids()
+    assert superseded == [stale_id]
+    assert sites.delete_superseded(superseded, tracker.records_seen).deleted == 1
+    store.client.indices.refresh(index=SITES_INDEX)
+    (only,) = sites.iter_attempts("S03")
+    assert (only.started_at, only.record_count) == (T0, 2)
+
+
+def test_a_superseded_id_stored_by_a_judgment_on_more_records_is_kept(store: Store) -> None:
+    sites = SiteStore(store)
+    tracker, stale_id = _late_bootstrap_start(sites)
+    stored = sites.get(stale_id)
+    assert stored is not None
+    sites.update(stale_id, lambda current: stored[0].model_copy(update={"evidence": 50}))
+    result = sites.delete_superseded(tracker.take_superseded_ids(), tracker.records_seen)
+    assert (result.deleted, result.unchanged) == (0, 1)
+    assert sites.get(stale_id) is not None
+
+
+def test_the_latest_attempt_is_never_a_stale_leftover_of_a_superseded_id(store: Store) -> None:
+    sites = SiteStore(store)
+    tracker, stale_id = _late_bootstrap_start(sites)  # the stale document is left in place
+    store.client.indices.refresh(index=SITES_INDEX)
+    assert len(list(sites.iter_attempts("S03"))) == 2
+    (current,) = tracker.judge(T0 + timedelta(minutes=10))
+    assert current.attempt_id != stale_id
+    assert sites.latest_attempts()["S03"] == current
+    assert sites.latest_attempt("S03") == current
+    assert sites.latest_attempt("NONE") is None
+
+
+def test_concurrent_saves_keep_the_judgment_made_on_the_most_records(store: Store) -> None:
+    (base,) = [attempt for attempt in _judged_fleet() if attempt.site == "SOK"]
+    SiteStore(store).save([base])
+
+    def save_judgments(first_evidence: int) -> None:
+        writer = SiteStore(store, policy=_fast_policy())
+        for evidence in range(first_evidence, first_evidence + 20, 4):
+            writer.save([base.model_copy(update={"evidence": evidence, "record_count": evidence})])
+
+    threads = [threading.Thread(target=save_judgments, args=(start,)) for start in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    stored = SiteStore(store).get(base.attempt_id)
+    assert stored is not None and (stored[0].evidence, stored[0].record_count) == (19, 19)
