@@ -195,4 +195,28 @@ def install_templates(store: Store) -> list[str]:
             meta={"managed_by": "bootwatch"},
         )
         installed.append(layout.name)
+        _extend_existing_indices(store, layout.patterns, mapping_for(layout.model))
     return installed
+
+
+def _extend_existing_indices(store: Store, patterns: tuple[str, ...], mapping: dict[str, Any]) -> None:
+    """Add fields a newer schema brought to indices created before it.
+
+    A template shapes only indices created after it, and a strict mapping refuses every document
+    carrying a field the index does not know: without this, upgrading bootwatch would make an old
+    `bootwatch-sites` refuse all new attempts. Additive changes apply in place; a changed field type
+    cannot, and is logged with what to do.
+    """
+    try:
+        store.client.indices.put_mapping(
+            index=",".join(patterns),
+            properties=mapping["properties"],
+            allow_no_indices=True,
+            ignore_unavailable=True,
+        )
+    except ApiError as exc:
+        logger.warning(
+            "could not add new fields to existing %s indices (%s): reindex them into a fresh index",
+            ",".join(patterns),
+            exc,
+        )

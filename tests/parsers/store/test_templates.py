@@ -90,3 +90,21 @@ def test_installing_twice_is_harmless_and_new_indices_are_strict(clean_store: St
     assert mapping["properties"]["sms"]["properties"]["site"]["properties"]["code"]["type"] == "keyword"
     with pytest.raises(BadRequestError):
         client.index(index=SITES_INDEX, id="y", document={"not_a_field": 1})
+
+
+@pytest.mark.integration
+def test_an_index_created_by_an_older_schema_gains_the_new_fields(clean_store: Store) -> None:
+    client = clean_store.client
+    # As on a cluster set up by an older bootwatch: no template of this version shapes the index.
+    client.options(ignore_status=404).indices.delete_index_template(name=SITES_INDEX)
+    older = mapping_for(schema.SiteAttempt)
+    del older["properties"]["evidence"]
+    client.indices.create(index=SITES_INDEX, mappings=older)
+    with pytest.raises(BadRequestError):
+        client.index(index=SITES_INDEX, id="a", document={"site": "S02", "evidence": 3})
+
+    install_templates(clean_store)
+
+    client.index(index=SITES_INDEX, id="a", document={"site": "S02", "evidence": 3}, refresh=True)
+    mapping = client.indices.get_mapping(index=SITES_INDEX)[SITES_INDEX]["mappings"]
+    assert mapping["properties"]["evidence"]["type"] == "long"
