@@ -155,7 +155,8 @@ class Follower:
         When `X.log` turns out to be another file than the one read there before, and that one was
         not at `X.lo_` a moment ago, it was renamed between the two opens: `X.lo_` is read again
         first, so the renamed file is neither taken for gone nor started again as a new file.
-        Only one file is open at a time, to hold up the writer's rename as briefly as possible.
+        `X.log` is held open only while it is read (and during that re-read), to hold up the writer's
+        rename on Windows as briefly as possible.
         """
         if rotated is None:
             return self._poll_path(path, seen, unreadable, now)

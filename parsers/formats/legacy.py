@@ -83,9 +83,12 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
     if start < 0:
         return None
     zone = bias_minutes = None
-    common = _COMMON_C.match(text, start)
+    # Only layout C starts its time with a digit: one look at that character picks the pattern to try.
+    time_start = text.find("><", start) + 2
+    common = _COMMON_C.match(text, start) if text[time_start:time_start + 1].isdigit() else None
     if common is not None:
-        component, minute_text, month, day, year, hour, minute_of_hour, seconds, bias, thread_text = common.groups()
+        (component, minute_text, month, day, year, hour, minute_of_hour, seconds, bias,
+         thread_text) = common.groups()
         minute = _minutes_c.get(minute_text, UNSEEN)
         if minute is UNSEEN:
             minute = _minutes_c.remember(minute_text, valid_minute(
@@ -104,12 +107,11 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
         minute = _cached_ab_minute(minute_text, year)
         seconds, thread = second + ".000", int(thread_text, 16)
     if common is not None and minute is not None:
-            message = text[:start].rstrip()
-            if "~" in message:
-                message = clean_tildes(message)
-            return ParsedRecord(NAME, message, infer_level(message), component or None,
-                                thread if thread <= _MAX_THREAD else None, minute, seconds, bias_minutes,
-                                zone)
+        message = text[:start].rstrip()
+        if "~" in message:
+            message = clean_tildes(message)
+        return ParsedRecord(NAME, message, infer_level(message), component or None,
+                            thread if thread <= _MAX_THREAD else None, minute, seconds, bias_minutes, zone)
     return _parse_any_trailer(text, start)
 
 

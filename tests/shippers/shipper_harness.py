@@ -1,4 +1,4 @@
-"""Shipper test harness: a small acking Forward receiver on 127.0.0.1, shippers run in threads, log writers.
+"""Shipper test harness: an acking Forward receiver on 127.0.0.1, shippers in threads, writers, a poll gate.
 
 The receiver is deliberately independent of the real collector (`parsers/forward`): it decodes
 PackedForward frames, keeps every record it got (duplicates included), and acks each chunk
