@@ -226,8 +226,10 @@ class DemoStack:
                 state_dir=str(self.state_dir / "shippers" / site.site),
                 timezone=site.timezone,
                 heartbeat_s=30.0,
-                poll_interval_s=1.0,
-                rescan_s=2.0,
+                # The accelerated clock can rotate a busy log every few hundred milliseconds: poll
+                # (and look for new files) often enough that no log rotates twice between two polls.
+                poll_interval_s=0.5,
+                rescan_s=0.5,
                 flush_after_s=1.0,
                 connect_timeout_s=5.0,
                 ack_timeout_s=20.0,
