@@ -228,7 +228,7 @@ def _site_table(rows: Sequence[SiteRow], *, with_bad: bool) -> str:
             str(row.attempts),
             (_time(row.started_at), "time"),
             (_time(row.last_event_at), "time"),
-            html.escape(row.error_code or ""),
+            (html.escape(row.error_code or ""), "nowrap"),
             html.escape(cause),
         ]
         lines.append("<tr>" + "".join(_cell(cell) for cell in cells) + "</tr>")
