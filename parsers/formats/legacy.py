@@ -36,28 +36,24 @@ _TRAILER = re.compile(
     r":(?P<second>\d{1,2})(?:\.(?P<fraction>\d{1,7}))?(?P<bias>[+-]\d{1,4})?\s*|(?P<other_time>[^>]*))>"
     r"<thread=(?:(?P<thread>\d+) \(0x[0-9A-Fa-f]+\)|(?P<other_thread>[^>]*))>\s*\Z"
 )
-# The shapes nearly every line has, one pattern per layout, each read in one match and one `groups()`
-# call (a single pattern with the three as alternatives costs a 19-group `groups()` on every line);
-# any other line takes `_TRAILER`. Each accepts only trailers the full grammar reads to the same record.
+# The shapes nearly every line has, read in one match and one `groups()` call; any other line takes
+# `_TRAILER`. Each branch accepts only trailers the full grammar reads to the same record.
 # C, padded with milliseconds, decimal thread with its hex echo:
 #   Ready  $$<SMS_HIERARCHY_MANAGER><07-26-2016 17:09:27.113+300><thread=4840 (0x12E8)>
-_COMMON_C = re.compile(
-    r"\$\$<([^>]*)><((\d\d)-(\d\d)-(\d{4}) (\d\d):(\d\d)):([0-5]\d\.\d{3})([+-]\d{1,4})?"
-    r"><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)>\s*\Z"
-)
 # B with milliseconds, with or without a zone name:
 #   Started  $$<SMS_BOOTSTRAP><Fri Jul 26 9:05:01.234 2002 Pacific Daylight Time><thread=345 (0x159)>
-_COMMON_B = re.compile(
-    r"\$\$<([^>]*)><[A-Z][a-z]{2} ([A-Z][a-z]{2} +\d{1,2} \d{1,2}:\d\d):([0-5]\d\.\d{3}) (\d{4})"
-    r"(?: ([A-Za-z][^<>~]*))?><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)>\s*\Z"
-)
 # A (SMS 1.x), hex thread:
 #   ~Found ready instruction file  $$<SMS_DESPOOLER><Wed May 21 17:09:27 1997~><thread=DB>
-_COMMON_A = re.compile(
-    r"\$\$<([^>]*)><[A-Z][a-z]{2} ([A-Z][a-z]{2} +[0-9]{1,2} [0-9]{1,2}:[0-9]{2}):([0-5][0-9]) ([0-9]{4})~?"
-    r"><thread=([0-9A-Fa-f]{1,8})>\s*\Z"
+_COMMON_TRAILER = re.compile(
+    r"\$\$<([^>]*)><(?:"
+    r"((\d\d)-(\d\d)-(\d{4}) (\d\d):(\d\d)):([0-5]\d\.\d{3})([+-]\d{1,4})?"
+    r"><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)"
+    r"|[A-Z][a-z]{2} ([A-Z][a-z]{2} +\d{1,2} \d{1,2}:\d\d):([0-5]\d\.\d{3}) (\d{4})(?: ([A-Za-z][^<>~]*))?"
+    r"><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)"
+    r"|[A-Z][a-z]{2} ([A-Z][a-z]{2} +[0-9]{1,2} [0-9]{1,2}:[0-9]{2}):([0-5][0-9]) ([0-9]{4})~?"
+    r"><thread=([0-9A-Fa-f]{1,8})"
+    r")>\s*\Z"
 )
-_AB_MINUTE = re.compile(r"(?P<month>[A-Za-z]{3}) +(?P<day>\d{1,2}) +(?P<hour>\d{1,2}):(?P<min>\d{1,2})")
 # Layout A: Wed May 21 17:09:27 1997~
 # Layout B: Fri Jul 26 9:05:01.234 2002 Pacific Daylight Time   (or no zone, maybe a trailing space)
 _LAYOUT_AB = re.compile(
@@ -82,36 +78,32 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
     start = text.rfind(_TRAILER_MARK)
     if start < 0:
         return None
-    zone = bias_minutes = None
-    # Only layout C starts its time with a digit: one look at that character picks the pattern to try.
-    time_start = text.find("><", start) + 2
-    common = _COMMON_C.match(text, start) if text[time_start:time_start + 1].isdigit() else None
+    common = _COMMON_TRAILER.match(text, start)
     if common is not None:
-        (component, minute_text, month, day, year, hour, minute_of_hour, seconds, bias,
-         thread_text) = common.groups()
-        minute = _minutes_c.get(minute_text, UNSEEN)
-        if minute is UNSEEN:
-            minute = _minutes_c.remember(minute_text, valid_minute(
-                int(year), int(month), int(day), int(hour), int(minute_of_hour)))
-        thread = int(thread_text)
-        if bias:
-            bias_minutes = int(bias)
-    elif (common := _COMMON_B.match(text, start)) is not None:
-        component, minute_text, seconds, year, zone_name, thread_text = common.groups()
-        minute = _cached_ab_minute(minute_text, year)
-        thread = int(thread_text)
-        if zone_name:
-            zone = zone_name.rstrip() or None
-    elif (common := _COMMON_A.match(text, start)) is not None:
-        component, minute_text, second, year, thread_text = common.groups()
-        minute = _cached_ab_minute(minute_text, year)
-        seconds, thread = second + ".000", int(thread_text, 16)
-    if common is not None and minute is not None:
-        message = text[:start].rstrip()
-        if "~" in message:
-            message = clean_tildes(message)
-        return ParsedRecord(NAME, message, infer_level(message), component or None,
-                            thread if thread <= _MAX_THREAD else None, minute, seconds, bias_minutes, zone)
+        (component, minute_text, month, day, year, hour, minute_of_hour, seconds, bias, thread_c, minute_b,
+         seconds_b, year_b, zone_name, thread_b, minute_a, second_a, year_a, thread_a) = common.groups()
+        zone = None
+        if minute_text is not None:
+            minute = _minutes_c.get(minute_text, UNSEEN)
+            if minute is UNSEEN:
+                minute = _minutes_c.remember(minute_text, valid_minute(
+                    int(year), int(month), int(day), int(hour), int(minute_of_hour)))
+            thread = int(thread_c)
+            bias_minutes = int(bias) if bias else None
+        elif minute_b is not None:
+            minute = _cached_ab_minute(minute_b, year_b)
+            seconds, thread, bias_minutes = seconds_b, int(thread_b), None
+            zone = zone_name.rstrip() or None if zone_name else None
+        else:
+            minute = _cached_ab_minute(minute_a, year_a)
+            seconds, thread, bias_minutes = second_a + ".000", int(thread_a, 16), None
+        if minute is not None:
+            message = text[:start].rstrip()
+            if "~" in message:
+                message = clean_tildes(message)
+            return ParsedRecord(NAME, message, infer_level(message), component or None,
+                                thread if thread <= _MAX_THREAD else None, minute, seconds, bias_minutes,
+                                zone)
     return _parse_any_trailer(text, start)
 
 
@@ -124,15 +116,17 @@ def _cached_ab_minute(minute_text: str, year: str) -> LocalMinute | None:
 
 
 def _ab_minute(minute_text: str, year: str) -> LocalMinute | None:
-    """`Jul 26 9:05` + `2002` -> the minute tuple, None when not a real minute."""
-    parts = _AB_MINUTE.fullmatch(minute_text)
-    if parts is None:
-        return None
-    month = month_number(parts.group("month"))
+    """`Jul 26 9:05` + `2002` -> the minute tuple, None when not a real minute.
+
+    `minute_text` is a minute group of `_COMMON_TRAILER` or `_LAYOUT_AB` (month letters, blanks,
+    day digits, a blank, hour digits, `:`, minute digits), so splitting it cannot fail.
+    """
+    month_name, day, hour_and_minute = minute_text.split()
+    hour, minute_of_hour = hour_and_minute.split(":")
+    month = month_number(month_name)
     if month is None:
         return None
-    return valid_minute(int(year), month, int(parts.group("day")), int(parts.group("hour")),
-                        int(parts.group("min")))
+    return valid_minute(int(year), month, int(day), int(hour), int(minute_of_hour))
 
 
 def _parse_any_trailer(text: str, start: int) -> ParsedRecord | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from parsers.times import format_utc, parse_ctime
@@ -140,13 +141,15 @@ def _standard_status(groups: tuple[str, ...]) -> dict[str, Any]:
         "pid": _uint32_digits(pid),
         "tid": _uint32_digits(tid),
         "gmt_date": _gmt_text(month_name, day, hour, minute, seconds, year),
-        "insertion_strings": _standard_insertions(insertions),
+        "insertion_strings": list(_standard_insertions(insertions)),
         "num_attrs": _uint32_digits(num_attrs),
     }
 
 
-def _standard_insertions(text: str) -> list[str]:
-    """`_insertion_strings` of the ` ISTRn="..."` run of a `_STANDARD` match."""
+# A component repeats the same few insertion runs (site codes, file names) line after line.
+@lru_cache(maxsize=4096)
+def _standard_insertions(text: str) -> tuple[str, ...]:
+    """`_insertion_strings` of the ` ISTRn="..."` run of a `_STANDARD` match (a tuple: it is shared)."""
     parts = text.split('"')
     if parts[0::2] == _ALL_INSERTION_KEYS:
         strings = [value.strip() for value in parts[1::2]]
@@ -157,7 +160,7 @@ def _standard_insertions(text: str) -> list[str]:
         strings = _insertion_strings(values)
     while strings and not strings[-1]:
         strings.pop()
-    return strings
+    return tuple(strings)
 
 
 def _gmt_text(month_name: str, day: str, hour: str, minute: str, seconds: str, year: str) -> str | None:

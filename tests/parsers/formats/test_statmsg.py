@@ -41,6 +41,13 @@ def test_full_line_gives_every_field_in_the_schema_shape() -> None:
     assert model.model_dump(mode="json") == status
 
 
+def test_ten_digit_thread_ids_are_read_and_ids_beyond_32_bits_are_none() -> None:
+    line = FULL_LINE.replace("TID=4888", "TID=2515067059").replace("PID=2168", "PID=4294967296")
+    status = parse_statmsg(line)
+    assert status is not None
+    assert (status["tid"], status["pid"]) == (2515067059, None)
+
+
 def test_quoted_values_keep_spaces_equals_and_stray_quotes() -> None:
     line = (
         'STATMSG: ID=6703 SEV=E COMP="SMS_WSUS_SYNC_MANAGER" '
@@ -158,8 +165,8 @@ _QUOTED = st.text(alphabet=st.characters(blacklist_characters='"'), max_size=20)
 
 
 @given(
-    message_id=st.integers(0, 999_999_999), severity=st.sampled_from("IWE"), level=_WORD, source=_QUOTED,
-    component=_QUOTED, system=_WORD, site=_WORD, pid=st.integers(0, 999_999_999),
+    message_id=st.integers(0, 9_999_999_999), severity=st.sampled_from("IWE"), level=_WORD, source=_QUOTED,
+    component=_QUOTED, system=_WORD, site=_WORD, pid=st.integers(0, 9_999_999_999),
     gmt=st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2040, 1, 1)),
     insertions=st.lists(_QUOTED, max_size=10), num_attrs=st.integers(0, 99),
 )
