@@ -4,18 +4,28 @@ Every key is declared once, with its type, default and description (`deploy/ship
 explains them for people). A missing required key, an unknown key or a value of the wrong type
 raises `ConfigError` with one line naming the key and the fix; `bootwatch ship` turns it into
 exit code 2.
+
+The shared key can come from the environment (`auth.shared_key_env`) or a file (`auth.shared_key_file`)
+instead of the TOML file, the same keys as the collector's `[security]`. A config file that holds a
+secret and is readable by its group or everyone is warned about (POSIX; on Windows the ACL decides),
+with the fix; the shipper still starts. This mirrors `parsers/secret_config.py`, which the shipper
+cannot import.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import socket
+import stat
 import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
+
+log = logging.getLogger("bootwatch.shipper")
 
 
 class ConfigError(Exception):
@@ -84,6 +94,10 @@ class AuthConfig:
 
     shared_key: str = field(default="", metadata=_help(
         "Shared key configured on the collectors (empty: no handshake)"))
+    shared_key_env: str = field(default="", metadata=_help(
+        "Environment variable holding the shared key, instead of shared_key"))
+    shared_key_file: str = field(default="", metadata=_help(
+        "File holding the shared key, instead of shared_key"))
     username: str = field(default="", metadata=_help("User name, when the collector checks users"))
     password: str = field(default="", metadata=_help("Password of username"))
 
@@ -221,19 +235,78 @@ def _validate(config: ShipperConfig) -> None:
         raise ConfigError(f"tls.ca_file: no file {config.tls.ca_file!r}: give the path of the CA's PEM file")
     if bool(config.tls.cert_file) != bool(config.tls.key_file):
         raise ConfigError("tls.cert_file and tls.key_file go together: set both or neither")
-    if config.auth.username and not config.auth.shared_key:
+    key_sources = [f"auth.{name}" for name in ("shared_key", "shared_key_env", "shared_key_file")
+                   if getattr(config.auth, name)]
+    if len(key_sources) > 1:
+        raise ConfigError(f"set only one of {', '.join(key_sources)}: they are three ways to give one key")
+    if config.auth.username and not key_sources:
         raise ConfigError("auth.username needs auth.shared_key: set the collector's shared key too")
 
 
-def parse_config(text: str, source: str = "config") -> ShipperConfig:
-    """Validate TOML text into a ShipperConfig; ConfigError names the offending key."""
+def _read_shared_key(auth: AuthConfig) -> str:
+    """The key `shared_key_env` or `shared_key_file` gives, else `shared_key` itself."""
+    if auth.shared_key_env:
+        value = os.environ.get(auth.shared_key_env, "")
+        if not value:
+            raise ConfigError(f"auth.shared_key_env names the environment variable {auth.shared_key_env}, "
+                              f"which is not set or empty: set it, or point auth.shared_key_file at a file "
+                              f"holding the key")
+        return value
+    if auth.shared_key_file:
+        try:
+            value = Path(auth.shared_key_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"auth.shared_key_file: cannot read {auth.shared_key_file} ({exc.strerror}): "
+                              f"create it with the key, readable by this service's user only") from None
+        if not value:
+            raise ConfigError(f"auth.shared_key_file: {auth.shared_key_file} is empty: write the key into it")
+        warn_if_readable_by_others(Path(auth.shared_key_file), ["auth.shared_key_file"])
+        return value
+    return auth.shared_key
+
+
+_SECRET_KEYS = ("shared_key", "password")
+
+
+def secret_keys(table: dict[str, Any]) -> list[str]:
+    """Dotted names of the keys of a parsed config that hold a non-empty secret."""
+    auth = table.get("auth")
+    if not isinstance(auth, dict):
+        return []
+    return [f"auth.{key}" for key in _SECRET_KEYS if auth.get(key)]
+
+
+def warn_if_readable_by_others(path: Path, keys: list[str]) -> None:
+    """Log one warning when `path` holds the secrets `keys` and its group or everyone may read it."""
+    if not keys or os.name != "posix":
+        return  # Windows: the ACL decides who reads the file, and st_mode does not show it
     try:
-        table = tomllib.loads(text)
+        mode = path.stat().st_mode
+    except OSError:
+        return  # it was just read; a file gone since then holds no secret worth a warning
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        log.warning("%s holds secrets (%s) and is readable by %s: run `chmod 600 %s` (the file owned by "
+                    "the user the shipper runs as)", path, ", ".join(keys),
+                    "everyone" if mode & stat.S_IROTH else "its group", path)
+
+
+def _parse_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source} is not valid TOML ({exc}): fix the syntax there") from None
+
+
+def parse_config(text: str, source: str = "config") -> ShipperConfig:
+    """Validate TOML text into a ShipperConfig, shared key resolved; ConfigError names the offending key."""
+    return _config_from_table(_parse_toml(text, source))
+
+
+def _config_from_table(table: dict[str, Any]) -> ShipperConfig:
     config: ShipperConfig = _build(ShipperConfig, table, "")
     _validate(config)
-    return config
+    shared_key = _read_shared_key(config.auth)
+    return dataclasses.replace(config, auth=dataclasses.replace(config.auth, shared_key=shared_key))
 
 
 def load_config(path: str | os.PathLike[str]) -> ShipperConfig:
@@ -245,4 +318,7 @@ def load_config(path: str | os.PathLike[str]) -> ShipperConfig:
                           f"give the path of a TOML file (see deploy/shipper.example.toml)") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {os.fspath(path)!r} is not UTF-8 text: save it as UTF-8") from None
-    return parse_config(text, os.fspath(path))
+    table = _parse_toml(text, os.fspath(path))
+    config = _config_from_table(table)
+    warn_if_readable_by_others(Path(path), secret_keys(table))
+    return config

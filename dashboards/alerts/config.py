@@ -26,7 +26,8 @@ to = ["sms-admins@example.net"]
 
 With no config file the runner uses one `log` channel. Every alert is also written to `bootwatch-alerts`
 (not a channel you can remove: those documents are the runner's state and Kibana's alert history).
-A bad file is reported as one line naming the key and the fix (`load_alert_config`).
+A bad file is reported as one line naming the key and the fix (`load_alert_config`); a file holding a
+password or an authorization header that others can read is warned about (`chmod 600` it).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from parsers.secret_config import warn_if_readable_by_others
 
 CHANNEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -165,4 +168,5 @@ def load_alert_config(path: Path | None) -> AlertConfig:
         raise AlertConfigError(f"cannot read alert config {path}: {exc.strerror}; fix --config") from None
     except tomllib.TOMLDecodeError as exc:
         raise AlertConfigError(f"alert config {path} is not valid TOML: {exc}") from None
+    warn_if_readable_by_others(path, document)
     return parse_alert_config(document, str(path))

@@ -2,7 +2,9 @@
 
 Unknown keys are rejected and every size or duration carries its unit in its name, so a typo or
 a wrong unit is caught at start instead of silently falling back to a default. Validation is
-pure; `load_config` does the file I/O and turns the first problem into one line naming the key.
+pure; `build_config` then reads the shared key from `shared_key_env` / `shared_key_file` when one is
+set, and `load_config` does the file I/O (warning when the file holds secrets others can read) and
+turns the first problem into one line naming the key.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from parsers.secret_config import SecretSourceError, read_secret, warn_if_readable_by_others
 
 DEFAULT_PORT = 24224
 
@@ -48,18 +52,30 @@ class UserCredential(Section):
     password: str = Field(min_length=1, description="That user's password")
 
 
+_KEY_SOURCES = ("shared_key", "shared_key_env", "shared_key_file")
+
+
 class SecurityConfig(Section):
     """The Forward protocol's shared-key handshake (HELO / PING / PONG)."""
 
     shared_key: str | None = Field(None, min_length=1, description="Shared key; unset = no handshake")
+    shared_key_env: str | None = Field(
+        None, min_length=1, description="Environment variable holding the shared key, instead of shared_key"
+    )
+    shared_key_file: Path | None = Field(
+        None, description="File holding the shared key (a Docker / systemd secret), instead of shared_key"
+    )
     self_hostname: str = Field("bootwatch-collector", min_length=1, description="Our name in PONG")
     users: list[UserCredential] = Field(
         default_factory=list, description="If set, senders must also give one of these user/password pairs"
     )
 
     @model_validator(mode="after")
-    def users_need_a_key(self) -> SecurityConfig:
-        if self.users and not self.shared_key:
+    def one_key_source(self) -> SecurityConfig:
+        sources = [name for name in _KEY_SOURCES if getattr(self, name) is not None]
+        if len(sources) > 1:
+            raise ValueError(f"set only one of {', '.join(sources)}: they are three ways to give one key")
+        if self.users and not sources:
             raise ValueError("users are checked during the shared-key handshake: set shared_key as well")
         return self
 
@@ -196,12 +212,25 @@ def describe_validation_error(error: ValidationError, source: str) -> str:
 
 
 def build_config(data: dict[str, Any], overrides: dict[str, Any], source: str) -> CollectorConfig:
-    """Validate file contents plus command-line overrides (which win) into a config."""
+    """Validate file contents plus command-line overrides (which win) into a config, shared key resolved."""
     merged = {**data, **{key: value for key, value in overrides.items() if value is not None}}
     try:
-        return CollectorConfig.model_validate(merged)
+        config = CollectorConfig.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, source)) from None
+    return _with_shared_key(config, source)
+
+
+def _with_shared_key(config: CollectorConfig, source: str) -> CollectorConfig:
+    """The config with security.shared_key read from shared_key_env / shared_key_file, when one is set."""
+    security = config.security
+    try:
+        key = read_secret("security.shared_key", security.shared_key_env, security.shared_key_file)
+    except SecretSourceError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    if key is None:
+        return config
+    return config.model_copy(update={"security": security.model_copy(update={"shared_key": key})})
 
 
 def load_config(path: Path | None, overrides: dict[str, Any]) -> CollectorConfig:
@@ -216,4 +245,5 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> CollectorConfig
             raise ConfigError(f"{path}: no such config file; check the --config path") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax at that spot") from None
+        warn_if_readable_by_others(path, data)
     return build_config(data, overrides, source)

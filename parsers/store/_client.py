@@ -28,6 +28,7 @@ from elasticsearch import ApiError, Elasticsearch
 from osmem_server import OsmemError, OsmemServer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from parsers.secret_config import warn_if_readable_by_others
 from parsers.store.connect import CONFIG_ENV, SETTING_SOURCES
 from parsers.store.errors import StoreConfigError, StoreUnavailable
 
@@ -232,6 +233,7 @@ def load_config_table(path: Path) -> dict[str, object]:
     table = document.get("store", {})
     if not isinstance(table, dict):
         raise StoreConfigError(f"config file {path}: [store] must be a table")
+    warn_if_readable_by_others(path, {"store": table})
     return table
 
 

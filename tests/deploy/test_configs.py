@@ -16,6 +16,7 @@ import importlib
 import re
 import shlex
 import subprocess
+import tomllib
 import typing
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from dashboards.queries import bundled_queries
 from parsers.collector.config import CollectorConfig
 from parsers.collector.config import load_config as load_collector_config
 from parsers.collector.records import line_stream, site_of
+from parsers.secret_config import secret_keys
 from parsers.store.connect import StoreSettings, load_config_table
 from shippers.config import ShipperConfig
 from shippers.config import load_config as load_shipper_config
@@ -56,6 +58,15 @@ def test_every_toml_file_in_deploy_is_checked_by_a_loader() -> None:
         if name not in claimed and not _is_shipper_config(name)
     ]
     assert unclaimed == []
+
+
+SHARED_KEY_ENV = "BOOTWATCH_SHARED_KEY"
+
+
+@pytest.fixture(autouse=True)
+def shared_key_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What deploy/.env gives the compose collector, which reads its key from the environment."""
+    monkeypatch.setenv(SHARED_KEY_ENV, "a-key-from-the-env-file")
 
 
 @pytest.mark.parametrize("name", COLLECTOR_CONFIGS)
@@ -196,6 +207,22 @@ def test_every_variable_compose_uses_is_in_the_env_example_and_no_secret_is_fill
     assert used <= set(example)
     secrets = [key for key in example if key.endswith(("PASSWORD", "KEY"))]
     assert secrets and all(example[key] == "" for key in secrets)
+
+
+def test_the_compose_collector_takes_its_shared_key_from_the_variable_compose_passes_from_env() -> None:
+    config = load_collector_config(DEPLOY / "compose/collector.toml", {})
+    assert config.security.shared_key_env == SHARED_KEY_ENV
+    assert config.security.shared_key == "a-key-from-the-env-file"
+    environment = _compose()["services"]["collector"]["environment"]
+    assert environment[SHARED_KEY_ENV] == f"${{{SHARED_KEY_ENV}:?set {SHARED_KEY_ENV} in deploy/.env}}"
+    assert environment["BOOTWATCH_ES_PASSWORD"].startswith("${")  # the shared store settings stay
+    assert _env_example()[SHARED_KEY_ENV] == ""
+
+
+def test_no_deploy_config_holds_a_secret_in_the_toml_itself() -> None:
+    """The deploy files are world-readable in a checkout: secrets come from the environment instead."""
+    for name in ("compose/collector.toml", "compose/alerts.toml", "store.toml"):
+        assert secret_keys(tomllib.loads((DEPLOY / name).read_text(encoding="utf-8"))) == [], name
 
 
 def test_compose_keeps_data_on_named_volumes_that_are_declared() -> None:

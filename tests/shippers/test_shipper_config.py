@@ -93,3 +93,63 @@ def test_log_forward_sends_the_shippers_own_log_lines_through_fluent_logger(
     tag, record = receiver.messages[0]
     assert tag == "bootwatch-shipper.S02"
     assert record["message"] == "the on-disk queue is full" and record["level"] == "WARNING"
+
+
+def _write(tmp_path: Path, text: str, mode: int, name: str = "shipper.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+    return path
+
+
+def _secret_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.message for record in caplog.records if "holds secrets" in record.message]
+
+
+def test_a_world_readable_config_holding_the_shared_key_is_warned_about_and_still_loads(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = _write(tmp_path, MINIMAL + '[auth]\nshared_key = "k"\nusername = "u"\npassword = "p"\n', 0o644)
+    with caplog.at_level(logging.WARNING, logger="bootwatch.shipper"):
+        config = load_config(path)
+    assert config.auth.shared_key == "k"
+    (warning,) = _secret_warnings(caplog)
+    assert "(auth.shared_key, auth.password)" in warning and "readable by everyone" in warning
+    assert f"chmod 600 {path}" in warning
+
+
+def test_a_private_config_or_one_without_secrets_is_not_warned_about(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    private = _write(tmp_path, MINIMAL + '[auth]\nshared_key = "k"\n', 0o600, "private.toml")
+    public = _write(tmp_path, MINIMAL + '[auth]\nshared_key = ""\n', 0o644, "public.toml")
+    with caplog.at_level(logging.WARNING, logger="bootwatch.shipper"):
+        load_config(private)
+        load_config(public)
+    assert _secret_warnings(caplog) == []
+
+
+def test_the_shared_key_comes_from_an_environment_variable_or_a_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("TEST_SHIPPER_KEY", "from-env")
+    from_env = _write(tmp_path, MINIMAL + '[auth]\nshared_key_env = "TEST_SHIPPER_KEY"\n', 0o644)
+    key_file = _write(tmp_path, "from-a-file\r\n", 0o600, "shared_key.txt")
+    from_file = _write(tmp_path, MINIMAL + f'[auth]\nshared_key_file = "{key_file.as_posix()}"\n', 0o644,
+                       "file.toml")
+    with caplog.at_level(logging.WARNING, logger="bootwatch.shipper"):
+        assert load_config(from_env).auth.shared_key == "from-env"
+        assert load_config(from_file).auth.shared_key == "from-a-file"
+    assert _secret_warnings(caplog) == []  # the files name where the key is; they hold none
+
+
+@pytest.mark.parametrize(("auth", "message"), [
+    ('shared_key_env = "TEST_UNSET_SHIPPER_KEY"',
+     "auth.shared_key_env names the environment variable TEST_UNSET_SHIPPER_KEY, which is not set or empty"),
+    ('shared_key_file = "/nonexistent/shared_key.txt"', "auth.shared_key_file: cannot read"),
+    ('shared_key = "k"\nshared_key_file = "k.txt"', "set only one of auth.shared_key, auth.shared_key_file"),
+])
+def test_a_shared_key_source_that_gives_no_key_is_one_message_naming_the_key(
+        monkeypatch: pytest.MonkeyPatch, auth: str, message: str) -> None:
+    monkeypatch.delenv("TEST_UNSET_SHIPPER_KEY", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(MINIMAL + f"[auth]\n{auth}\n")
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,34 @@ def test_a_bad_config_is_one_line_naming_the_key_and_the_fix(tmp_path: Path, tex
 def test_a_missing_config_file_names_the_flag(tmp_path: Path) -> None:
     with pytest.raises(AlertConfigError, match="fix --config"):
         load_alert_config(tmp_path / "nope.toml")
+
+
+WEBHOOK_WITH_TOKEN = (
+    '[[channel]]\ntype = "webhook"\nname = "ops"\nurl = "https://hooks.example.net/b"\n'
+    'headers = { Authorization = "Bearer t" }\n'
+)
+
+
+def test_a_world_readable_config_with_a_webhook_token_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _config(tmp_path, WEBHOOK_WITH_TOKEN)
+    path.chmod(0o644)
+    with caplog.at_level(logging.WARNING):
+        load_alert_config(path)
+    (warning,) = [record.message for record in caplog.records if "holds secrets" in record.message]
+    assert "channel[0].headers.Authorization" in warning and f"chmod 600 {path}" in warning
+
+
+def test_a_private_config_or_one_without_secrets_is_not_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    private = _config(tmp_path, WEBHOOK_WITH_TOKEN)
+    private.chmod(0o600)
+    public = tmp_path / "public.toml"
+    public.write_text('[[channel]]\ntype = "log"\nname = "console"\n', encoding="utf-8")
+    public.chmod(0o644)
+    with caplog.at_level(logging.WARNING):
+        load_alert_config(private)
+        load_alert_config(public)
+    assert [record for record in caplog.records if "holds secrets" in record.message] == []

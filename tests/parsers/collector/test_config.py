@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,68 @@ def test_invalid_toml_and_missing_files_are_config_errors(tmp_path: Path) -> Non
 def test_host_port_forms() -> None:
     assert parse_host_port("[::1]:7") == ("::1", 7)
     assert parse_host_port("example") == ("example", 24224)
+
+
+def _secret_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.message for record in caplog.records if "holds secrets" in record.message]
+
+
+def test_a_world_readable_config_holding_the_shared_key_is_warned_about_and_still_loads(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(tmp_path, '[security]\nshared_key = "k"\nusers = [{username = "u", password = "p"}]\n')
+    path.chmod(0o644)
+    with caplog.at_level(logging.WARNING):
+        config = load_config(path, {})
+    assert config.security.shared_key == "k"
+    (warning,) = _secret_warnings(caplog)
+    assert "security.shared_key, security.users[0].password" in warning and f"chmod 600 {path}" in warning
+
+
+def test_a_private_config_or_one_whose_key_comes_from_the_environment_is_not_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    private = write(tmp_path, '[security]\nshared_key = "k"\n')
+    private.chmod(0o600)
+    monkeypatch.setenv("TEST_COLLECTOR_KEY", "from-env")
+    public = tmp_path / "public.toml"
+    public.write_text('[security]\nshared_key_env = "TEST_COLLECTOR_KEY"\n')
+    public.chmod(0o644)
+    with caplog.at_level(logging.WARNING):
+        load_config(private, {})
+        assert load_config(public, {}).security.shared_key == "from-env"
+    assert _secret_warnings(caplog) == []
+
+
+def test_the_shared_key_comes_from_a_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "bootwatch_shared_key"
+    key_file.write_text("from-a-file\n")
+    key_file.chmod(0o600)
+    config = load_config(write(tmp_path, f'[security]\nshared_key_file = "{key_file}"\n'), {})
+    assert config.security.shared_key == "from-a-file"
+
+
+@pytest.mark.parametrize(
+    ("security", "message"),
+    [
+        (
+            'shared_key_env = "TEST_UNSET_COLLECTOR_KEY"',
+            "security.shared_key_env names the environment variable TEST_UNSET_COLLECTOR_KEY, which is not "
+            "set or empty: set it",
+        ),
+        ('shared_key_file = "/nonexistent/bootwatch_key"', "security.shared_key_file: cannot read"),
+        (
+            'shared_key = "k"\nshared_key_env = "X"',
+            "key 'security': set only one of shared_key, shared_key_env",
+        ),
+    ],
+)
+def test_a_shared_key_source_that_gives_no_key_is_one_line_naming_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, security: str, message: str
+) -> None:
+    monkeypatch.delenv("TEST_UNSET_COLLECTOR_KEY", raising=False)
+    path = write(tmp_path, f"[security]\n{security}\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path, {})
+    assert str(error.value).startswith(f"{path}: ") and message in str(error.value)
+    assert "\n" not in str(error.value)

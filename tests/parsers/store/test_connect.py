@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterator
@@ -189,3 +190,19 @@ def test_a_missing_ca_bundle_is_a_clear_error(tmp_path: Path) -> None:
     )
     with pytest.raises(StoreConfigError, match="CA bundle"):
         connect(settings=settings)
+
+
+def test_a_store_table_with_a_password_in_a_world_readable_file_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    readable = tmp_path / "bootwatch.toml"
+    readable.write_text('[store]\nes_url = "http://file:9200"\nusername = "u"\npassword = "p"\n')
+    readable.chmod(0o644)
+    private = tmp_path / "private.toml"
+    private.write_text('[store]\nes_url = "http://file:9200"\napi_key = "k"\n')
+    private.chmod(0o600)
+    with caplog.at_level(logging.WARNING):
+        settings_from_args(_args(), {"BOOTWATCH_CONFIG": str(readable)})
+        settings_from_args(_args(), {"BOOTWATCH_CONFIG": str(private)})
+    (warning,) = [record.message for record in caplog.records if "holds secrets" in record.message]
+    assert f"{readable} holds secrets (store.password)" in warning and f"chmod 600 {readable}" in warning
