@@ -83,6 +83,14 @@ _CP1252_ERRORS = "bootwatch-c1-passthrough"
 codecs.register_error(_CP1252_ERRORS, _c1_passthrough)
 
 
+def decode_text(raw: bytes) -> str:
+    """Bytes of a record in the no-BOM case: UTF-8, else Windows-1252 (never raises)."""
+    try:
+        return raw.decode(UTF8)
+    except UnicodeDecodeError:
+        return raw.decode(CP1252, _CP1252_ERRORS)
+
+
 @dataclass(frozen=True, slots=True)
 class FramedRecord:
     """One whole record: where it starts in the file, how many bytes it spans, its decoded text.
@@ -230,10 +238,7 @@ class RecordFramer:
 
     def _decode(self, raw: bytes) -> str:
         if self._encoding == UTF8:
-            try:
-                return raw.decode(UTF8)
-            except UnicodeDecodeError:
-                return raw.decode(CP1252, _CP1252_ERRORS)
+            return decode_text(raw)
         if self._encoding == CP1252:
             return raw.decode(CP1252, _CP1252_ERRORS)
         return raw.decode(self.encoding, "replace")

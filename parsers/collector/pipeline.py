@@ -30,6 +30,7 @@ from parsers.collector.records import (
     is_shipper_record,
     line_stream,
     line_text,
+    repaired,
     site_of,
     split_stream_key,
     stream_file_id,
@@ -227,15 +228,16 @@ class Pipeline:
             try:
                 # The same partition as `records.line_stream`, most frequent kind first.
                 if is_shipper_record(record):
-                    self._push_shipped(frame.seq, tag, time_value, record, batch, now)
+                    self._push_shipped(frame.seq, tag, time_value, repaired(record), batch, now)
                 elif is_heartbeat(tag, record):
-                    batch.heartbeats.append(heartbeat_document(record, tag, frame.received_at))
+                    batch.heartbeats.append(heartbeat_document(repaired(record), tag, frame.received_at))
                 else:
+                    # Lines keep their surrogate escapes: re-framing turns them back into bytes.
                     self._push_line(frame.seq, tag, record, line_offsets, batch, now)
             except Exception as exc:
                 # A bad record is data: set aside with its reason (logged and counted when
                 # delivered), and the stream goes on.
-                batch.dead.append(DeadRecord(f"{exc.__class__.__name__}: {exc}", tag, record))
+                batch.dead.append(DeadRecord(f"{exc.__class__.__name__}: {exc}", tag, repaired(record)))
 
     def _open_stream(self, key: Any, **origin: Any) -> _Stream:
         stream = self.streams.get(key)

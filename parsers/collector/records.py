@@ -12,9 +12,36 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from shippers.framing import decode_text
+
 TAG_PREFIX = "bootwatch."
 HEARTBEAT_TAG = "bootwatch.heartbeat"
 _KEY_SEPARATOR = "\x1f"
+
+
+def repaired(value: Any) -> Any:
+    """`value` with every string made encodable, recursing into lists and maps.
+
+    The unpacker keeps invalid UTF-8 in msgpack strings as surrogate escapes, so a line-per-record
+    sender's cp1252 bytes survive for re-framing. Anywhere else such a string cannot become JSON:
+    its bytes are decoded the way the framer decodes a record (UTF-8, else Windows-1252).
+    """
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            try:
+                return decode_text(value.encode("utf-8", "surrogateescape"))
+            except UnicodeEncodeError:  # a surrogate no decoder made: not text at all
+                return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {repaired(key): repaired(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [repaired(item) for item in value]
+    return value
 
 
 def is_heartbeat(tag: str, record: dict[str, Any]) -> bool:

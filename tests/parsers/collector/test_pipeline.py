@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import to_json
+
 from parsers.collector.metrics import Metrics
 from parsers.collector.pipeline import Pipeline
 from parsers.collector.records import line_stream, stream_file_id
@@ -89,6 +91,28 @@ def test_shipper_records_become_valid_documents_with_their_own_ids(tmp_path: Pat
     assert sink.ids == {document_id("S01", "fid1", n * 100) for n in range(3)}
     assert documents[0]["@timestamp"] == "2002-01-14T15:00:00.123Z"
     assert spool.drained_seq == 1
+
+
+def test_invalid_utf8_in_a_shipper_record_is_read_as_windows_1252(tmp_path: Path) -> None:
+    spool, sink = open_spool(tmp_path), NullSink()
+    # A sender that put cp1252 bytes in msgpack strings: the unpacker hands them over as
+    # surrogate escapes ("\udce9" is the byte 0xE9, "é" in Windows-1252).
+    record = shipper_record(0, LEGACY.format(s=1).replace("started.", "started, caf\udce9."))
+    record["host"] = "MONTR\udcc9AL-SEC05"
+    spool_frame(spool, "bootwatch.S01", [record])
+    documents: list[dict[str, Any]] = []
+    original_write = sink.write
+
+    def keep(batch: list[dict[str, Any]]) -> SinkResult:
+        documents.extend(batch)
+        return original_write(batch)
+
+    sink.write = keep  # type: ignore[method-assign]
+    run_until(new_pipeline(spool, sink), lambda: len(sink.ids) == 1)
+    [document] = documents
+    assert document["message"] == "SMS_BOOTSTRAP started, café."
+    assert document["host"]["name"] == "MONTRÉAL-SEC05"
+    assert b"caf\xc3\xa9" in to_json(document)
 
 
 def test_lines_of_a_multiline_cmtrace_record_sent_one_per_record_become_one_document(tmp_path: Path) -> None:

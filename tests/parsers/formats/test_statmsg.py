@@ -147,7 +147,10 @@ def test_parsing_never_raises_and_output_fits_the_schema(tail: str) -> None:
         st.sampled_from(
             ["ID", "SEV", "LEV", "SOURCE", "COMP", "SYS", "SITE", "PID", "TID", "NUMATTRS", "ISTR0", "ISTR5"]
         ),
-        st.text(alphabet=st.characters(blacklist_characters='"\r\n'), max_size=30),
+        # Lone surrogates are not text: the framer and the collector never hand them to a parser.
+        st.text(
+            alphabet=st.characters(blacklist_characters='"\r\n', blacklist_categories=("Cs",)), max_size=30
+        ),
         max_size=8,
     )
 )
