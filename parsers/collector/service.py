@@ -171,7 +171,7 @@ class Collector:
             )
             await writer.drain()
         except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-            pass
+            pass  # a scraper that hung up or sent junk: nothing to answer, the endpoint stays up
         finally:
             writer.close()
 

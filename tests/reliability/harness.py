@@ -344,7 +344,7 @@ class StoreProxy:
             while data := source.recv(65536):
                 target.sendall(data)
         except OSError:
-            pass
+            pass  # either side closed: the proxy's job for this connection is over
         finally:
             for sock in (source, target):
                 with contextlib.suppress(OSError):
