@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 from parsers.formats.record import (
-    UNSEEN,
     FormatContext,
     LocalMinute,
     MinuteCache,
@@ -85,10 +84,7 @@ def _standard_record(text: str, close: int, groups: tuple[str, ...], context: Fo
         message = message.replace("\r\n", "\n")
     record = ParsedRecord(NAME, message, _LEVELS[kind], component or None, int(thread))
     key = f"{month}-{day}-{year} {hour}:{minute_of_hour}"
-    minute = _minutes.get(key, UNSEEN)
-    if minute is UNSEEN:
-        minute = _minutes.remember(key, valid_minute(int(year), int(month), int(day), int(hour),
-                                                     int(minute_of_hour)))
+    minute = _minutes.numeric(key, year, month, day, hour, minute_of_hour)
     seconds = seconds_text(second, fraction)
     if minute is None or seconds is None:
         return record

@@ -84,10 +84,7 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
          seconds_b, year_b, zone_name, thread_b, minute_a, second_a, year_a, thread_a) = common.groups()
         zone = None
         if minute_text is not None:
-            minute = _minutes_c.get(minute_text, UNSEEN)
-            if minute is UNSEEN:
-                minute = _minutes_c.remember(minute_text, valid_minute(
-                    int(year), int(month), int(day), int(hour), int(minute_of_hour)))
+            minute = _minutes_c.numeric(minute_text, year, month, day, hour, minute_of_hour)
             thread = int(thread_c)
             bias_minutes = int(bias) if bias else None
         elif minute_b is not None:
@@ -149,11 +146,7 @@ def _parse_any_trailer(text: str, start: int) -> ParsedRecord | None:
     if minute_text is None:
         _read_layout_ab(other_time, record)
         return record
-    if minute_text in _minutes_c:
-        minute = _minutes_c[minute_text]
-    else:
-        minute = _minutes_c.remember(minute_text, valid_minute(
-            int(year), int(month), int(day), int(hour), int(minute_of_hour)))
+    minute = _minutes_c.numeric(minute_text, year, month, day, hour, minute_of_hour)
     seconds = seconds_text(second_text, fraction)
     if minute is not None and seconds is not None:
         record.minute, record.seconds = minute, seconds

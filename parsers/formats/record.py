@@ -105,3 +105,12 @@ class MinuteCache(dict[str, LocalMinute | None]):
             self.clear()
         self[key] = value
         return value
+
+    def numeric(
+        self, key: str, year: str, month: str, day: str, hour: str, minute: str
+    ) -> LocalMinute | None:
+        """The validated minute of numeric date parts, computed once per distinct `key` text."""
+        cached = self.get(key, UNSEEN)
+        if cached is UNSEEN:
+            return self.remember(key, valid_minute(int(year), int(month), int(day), int(hour), int(minute)))
+        return cached

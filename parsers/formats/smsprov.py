@@ -8,12 +8,10 @@ from __future__ import annotations
 import re
 
 from parsers.formats.record import (
-    UNSEEN,
     FormatContext,
     MinuteCache,
     ParsedRecord,
     seconds_text,
-    valid_minute,
 )
 from parsers.formats.severity import infer_level
 
@@ -38,10 +36,7 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
     if line is None:
         return None
     thread, key, month, day, year, hour, minute_of_hour, second, fraction, message = line.groups()
-    minute = _minutes.get(key, UNSEEN)
-    if minute is UNSEEN:
-        minute = _minutes.remember(key, valid_minute(int(year), int(month), int(day), int(hour),
-                                                     int(minute_of_hour)))
+    minute = _minutes.numeric(key, year, month, day, hour, minute_of_hour)
     seconds = seconds_text(second, fraction)
     if minute is None or seconds is None:
         return None
