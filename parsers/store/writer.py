@@ -255,15 +255,7 @@ def _dead_letter_action(refusal: _Refusal, dead_lettered_at: str) -> Action:
         error_type, reason = "unknown", str(error)
     error_type = error_type[:KEYWORD_LIMIT]
     original_text = body.decode("utf-8", "replace")
-    site = file_id = offset = None
-    try:
-        original = json.loads(original_text)
-        site = (original.get("sms") or {}).get("site", {}).get("code")
-        file_id = (original.get("sms") or {}).get("log", {}).get("file_id")
-        offset = (original.get("log") or {}).get("offset")
-    except (ValueError, AttributeError):
-        # a refused record that is not even a JSON object is still kept, just without its origin
-        pass
+    site, file_id, offset = _origin_of(original_text)
     letter = DeadLetterDocument.model_validate(
         {
             "@timestamp": dead_lettered_at,
@@ -282,3 +274,17 @@ def _dead_letter_action(refusal: _Refusal, dead_lettered_at: str) -> Action:
     return dead_header, pydantic_core.to_json(
         letter.model_dump(mode="json", by_alias=True, exclude_none=True)
     )
+
+
+def _origin_of(original_text: str) -> tuple[Any, Any, Any]:
+    """(site, file_id, offset) of a refused document, as far as its JSON says."""
+    try:
+        original = json.loads(original_text)
+        return (
+            (original.get("sms") or {}).get("site", {}).get("code"),
+            (original.get("sms") or {}).get("log", {}).get("file_id"),
+            (original.get("log") or {}).get("offset"),
+        )
+    except (ValueError, AttributeError):
+        # A refused record that is not even a JSON object is still kept, just without its origin.
+        return None, None, None

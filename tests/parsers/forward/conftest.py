@@ -122,8 +122,10 @@ class Peer:
         """True once the server closed the connection (reads give EOF or a reset)."""
         self.sock.settimeout(timeout_s)
         try:
-            while self.sock.recv(65536):
-                pass
+            # Drain whatever the server sent before it closed: EOF (b"") is the close.
+            data = self.sock.recv(65536)
+            while data:
+                data = self.sock.recv(65536)
         except (ConnectionResetError, ssl.SSLError):
             return True
         except TimeoutError:
