@@ -5,10 +5,11 @@ process's CPU time (`time.process_time`, children's CPU time for commands), so o
 shared machine does not count against either side:
 
 1. In process, records/s from decoded record text to JSON bytes: one `StreamParser` per file,
-   `push_text` + `pydantic_core.to_json` (`records_per_s`), against the naive baseline, one regex
-   per record into a dict plus `json.dumps` (`baseline_records_per_s`). The corpus is a simulated
-   fleet (`bootwatch.simulate`, seeded): every family, zones, encodings, STATMSG lines, error codes,
-   plain noise, framed once beforehand (framing is the shipper's cost, not measured here).
+   `push_text` + `orjson.dumps` as `bootwatch parse` writes them (`records_per_s`), against the naive
+   baseline, one regex per record into a dict plus `json.dumps` (`baseline_records_per_s`). The
+   corpus is a simulated fleet (`bootwatch.simulate`, seeded): every family, zones, encodings,
+   STATMSG lines, error codes, plain noise, framed once beforehand (framing is the shipper's cost,
+   not measured here).
 2. Whole command on a legacy file: `bootwatch parse FILE > /dev/null` (`command_records_per_s`)
    against a naive script doing the same job (read lines, one regex, dict, `json.dumps`, print)
    (`baseline_command_records_per_s`), both as fresh processes.
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from pydantic_core import to_json
+from orjson import dumps as to_json
 
 from bootwatch.simulate import Fleet
 from parsers.parse import StreamParser

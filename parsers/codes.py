@@ -32,6 +32,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from parsers.formats.record import UNSEEN, BoundedCache
+
 ERROR_CODES_PATH = Path(__file__).parent / "data" / "error_codes.tsv"
 
 _FAILURE_BIT = 0x80000000
@@ -51,6 +53,10 @@ _KEYWORD_CODE = re.compile(
     r"(0x[0-9a-f]+|-?[0-9a-f]+)(?![0-9a-z_]|[:.][0-9])",
     re.ASCII,
 )
+
+
+# The same messages come back line after line: each is scanned once.
+_error_fields: BoundedCache[tuple[str, str | None] | None] = BoundedCache()
 
 
 class ErrorCode(NamedTuple):
@@ -110,6 +116,15 @@ def _hex_value(digits: str) -> str | None:
 def _signed_value(digits: str) -> str | None:
     number = -int(digits)
     return _failure(number & 0xFFFFFFFF) if number >= -(2**31) else None
+
+
+def error_fields(message: str) -> tuple[str, str | None] | None:
+    """(`error.code`, its hint or None) of a message, None when it holds no code; cached per message."""
+    fields = _error_fields.get(message, UNSEEN)
+    if fields is UNSEEN:
+        code = extract_error_code(message)
+        return _error_fields.remember(message, None if code is None else (code, hint_for(code)))
+    return fields  # type: ignore[return-value]
 
 
 def extract_error_code(message: str) -> str | None:

@@ -19,7 +19,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from parsers.codes import extract_error_code, hint_for
+from parsers.codes import error_fields
 from parsers.formats.record import ParsedRecord
 from parsers.formats.statmsg import parse_statmsg
 
@@ -97,10 +97,9 @@ class DocumentBuilder:
         if status is not None:
             doc["sms"]["status_message"] = status
             doc["log"]["level"] = _LEVEL_OF_SEVERITY.get(status.get("severity") or "", parsed.level)
-        code = extract_error_code(message)
-        if code is not None:
-            doc["error"] = {"code": code}
-            hint = hint_for(code)
-            if hint is not None:
-                doc["sms"]["error"] = {"hint": hint}
+        error = error_fields(message)
+        if error is not None:
+            doc["error"] = {"code": error[0]}
+            if error[1] is not None:
+                doc["sms"]["error"] = {"hint": error[1]}
         return doc

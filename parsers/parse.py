@@ -100,6 +100,22 @@ class StreamParser:
         `encoding` names the codec this record was decoded with when it differs from the stream's.
         """
         parsed = parse_record(text, self._context)
+        if not (self._window_left or self._held or STATMSG_MARK in parsed.message):
+            # The usual record: the stream's look-ahead is over and nothing waits for a time.
+            stamp = self._clock.timestamp(parsed)
+            if stamp is not None:
+                self._last_time = stamp
+                doc = self._build(parsed, text, offset, stamp, None, encoding)
+                if self._classify is not None:
+                    action = self._classify(doc)
+                    if action is not None:
+                        doc["event"]["action"] = action
+                return [doc]
+        return self._push_parsed(parsed, text, offset, encoding, shipped_at)
+
+    def _push_parsed(self, parsed: ParsedRecord, text: str, offset: int, encoding: str | None,
+                     shipped_at: datetime | None) -> list[Document]:
+        """`push_text` for any record: STATMSG lines, the look-ahead, records waiting for a time."""
         status = status_message(parsed) if STATMSG_MARK in parsed.message else None
         if status is not None:
             gmt = status["gmt_date"]

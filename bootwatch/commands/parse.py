@@ -72,7 +72,7 @@ def settings_beside(path: Path) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pydantic_core import to_json
+    from orjson import dumps as to_json
 
     from parsers.lifecycle.rules import RulesError, load_rules
     from parsers.parse import parse_file

@@ -14,7 +14,9 @@ say about it, which only the stream parser (`parsers/parse.py`) knows.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 # Local minute of a record: (year, month, day, hour, minute). Shared tuples, cached per minute text
 # by the formats, so the clock recognises "same minute as the previous record" by identity.
@@ -87,24 +89,31 @@ def month_number(abbreviation: str) -> int | None:
     return _MONTHS.get(abbreviation[:1].upper() + abbreviation[1:3].lower())
 
 
-# What `MinuteCache.get(key, UNSEEN)` returns for a text not cached yet (a cached None means "not a
-# real minute"): one lookup instead of `in` followed by `[]`.
+# What `BoundedCache.get(key, UNSEEN)` returns for a key not cached yet (a cached None is a real
+# answer, e.g. "not a real minute"): one lookup instead of `in` followed by `[]`.
 UNSEEN = object()
+_V = TypeVar("_V")
 
 
-class MinuteCache(dict[str, LocalMinute | None]):
-    """Text of a local minute -> its validated tuple (None: not a real minute).
+class BoundedCache(dict[Hashable, _V], Generic[_V]):
+    """Text (or a tuple of texts) -> a value computed from it, forgotten all at once past `limit` entries.
 
-    Bounded, so a stream of ever-new garbage cannot grow it without limit.
+    Log text repeats (the same minute, message or trailer line after line), so the hot path looks
+    results up instead of computing them again; the bound keeps a stream of ever-new text from
+    growing it without limit.
     """
 
     limit = 4096
 
-    def remember(self, key: str, value: LocalMinute | None) -> LocalMinute | None:
+    def remember(self, key: Hashable, value: _V) -> _V:
         if len(self) >= self.limit:
             self.clear()
         self[key] = value
         return value
+
+
+class MinuteCache(BoundedCache[LocalMinute | None]):
+    """Text of a local minute -> its validated tuple (None: not a real minute)."""
 
     def numeric(
         self, key: str, year: str, month: str, day: str, hour: str, minute: str

@@ -33,6 +33,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from parsers.formats.record import UNSEEN, BoundedCache
 from parsers.lifecycle._keywords import fold, gate, required_keywords
 from parsers.schema import LifecycleAction, LogLevel
 
@@ -126,13 +127,32 @@ class Rules:
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self._gate = gate(rule.keywords for rule in self.rules)
+        self._actions: BoundedCache[str | None] = BoundedCache()
 
     def __len__(self) -> int:
         return len(self.rules)
 
     def match(self, doc: Mapping[str, Any]) -> Rule | None:
         """The first rule that matches a `LogDocument`-shaped dict, or None."""
-        message = doc.get("message")
+        log = doc.get("log") or {}
+        return self._first_match(doc.get("message"), log.get("logger"), log.get("level"),
+                                 (doc.get("event") or {}).get("dataset"))
+
+    def classify(self, doc: Mapping[str, Any]) -> str | None:
+        """The lifecycle action (`event.action`) for a `LogDocument`-shaped dict, or None."""
+        log = doc.get("log") or {}
+        # What a rule reads of a document; the same message from the same component repeats
+        # line after line, so each such combination is judged once.
+        dataset = (doc.get("event") or {}).get("dataset")
+        key = (doc.get("message"), log.get("logger"), log.get("level"), dataset)
+        action = self._actions.get(key, UNSEEN)
+        if action is UNSEEN:
+            rule = self._first_match(*key)
+            return self._actions.remember(key, rule.action if rule is not None else None)
+        return action  # type: ignore[return-value]
+
+    def _first_match(self, message: str | None, logger: str | None, level: str | None,
+                     dataset: str | None) -> Rule | None:
         if not message or not self.rules:
             return None
         folded = fold(message)
@@ -142,9 +162,6 @@ class Rules:
                     break
             else:
                 return None
-        log = doc.get("log") or {}
-        logger, level = log.get("logger"), log.get("level")
-        dataset = (doc.get("event") or {}).get("dataset")
         for rule in self.rules:
             for keyword_set in rule.keywords:
                 if not _contains_any(folded, keyword_set):
@@ -153,11 +170,6 @@ class Rules:
                 if rule.matches(message, logger, level, dataset):
                     return rule
         return None
-
-    def classify(self, doc: Mapping[str, Any]) -> str | None:
-        """The lifecycle action (`event.action`) for a `LogDocument`-shaped dict, or None."""
-        rule = self.match(doc)
-        return rule.action if rule is not None else None
 
 
 def _contains_any(folded: str, keywords: frozenset[str]) -> bool:

@@ -281,3 +281,29 @@ def test_the_default_rules_file_is_package_data() -> None:
     path = default_rules_path()
     assert path.name == "rules.toml" and path.is_file()
     assert isinstance(load_rules(None), Rules)
+
+
+def test_classify_judges_each_message_with_its_own_logger_level_and_dataset(tmp_path: Path) -> None:
+    path = write_rules(tmp_path, """
+replace_defaults = true
+
+[[rule]]
+id = "executive-error"
+action = "install.failed"
+pattern = 'could not start'
+description = "Only the executive's errors in setup logs count"
+logger = '^SMS_EXECUTIVE$'
+level = "error"
+dataset = '^sms\\.setup$'
+example = "Component could not start"
+""")
+    rules = load_rules(path)
+    message = "Component could not start"
+    # The same message, asked again and again with one field changed each time: a remembered answer
+    # for one combination must never serve another.
+    for _ in range(2):
+        assert rules.classify(record(message, logger="SMS_EXECUTIVE", level="error")) == "install.failed"
+        assert rules.classify(record(message, logger="SMS_DESPOOLER", level="error")) is None
+        assert rules.classify(record(message, logger="SMS_EXECUTIVE", level="warning")) is None
+        assert rules.classify(record(message, logger="SMS_EXECUTIVE", level="error",
+                                     dataset="sms.hman")) is None
