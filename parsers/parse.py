@@ -31,16 +31,18 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parsers.clock import FileClock
 from parsers.formats.record import DEFAULT_CONTEXT, FormatContext, ParsedRecord
 from parsers.formats.registry import parse_record
 from parsers.lifecycle.rules import Rules
 from parsers.normalize import STATMSG_MARK, DocumentBuilder, status_message
-from parsers.schema import RawRecord, format_utc_millis
-from parsers.times import host_zone
+from parsers.times import format_utc_millis, host_zone
 from shippers.framing import CP1252, UTF8, FramedRecord, RecordFramer, detect_encoding, file_fingerprint
+
+if TYPE_CHECKING:  # the pydantic models are not needed to parse: `bootwatch parse` starts faster
+    from parsers.schema import RawRecord
 
 DEFAULT_LOOKAHEAD_RECORDS = 256
 # Time-less records waiting for a first timed one: beyond this many they are stamped and released.
@@ -89,9 +91,9 @@ class StreamParser:
         """Parse one framed record; returns the documents now complete (this one and/or held ones)."""
         if type(record) is FramedRecord:
             return self.push_text(record.text, record.offset)
-        if isinstance(record, RawRecord):
-            return self.push_text(record.text, record.offset, record.encoding, record.shipped_at)
-        return self.push_text(record.text, record.offset)
+        # A `RawRecord` also says how it was decoded and when it was shipped.
+        return self.push_text(record.text, record.offset, getattr(record, "encoding", None),
+                              getattr(record, "shipped_at", None))
 
     def push_text(self, text: str, offset: int, encoding: str | None = None,
                   shipped_at: datetime | None = None) -> list[Document]:
@@ -230,17 +232,18 @@ def parse_file(path: str | os.PathLike[str], *, site: str | None = None, host: s
         # non-ASCII record's raw bytes are read back from to tell UTF-8 from the cp1252 fallback.
         kept, kept_from = b"", 0
         chunk = head
+        push = parser.push_text
         while True:
-            records = framer.feed(chunk) if chunk else framer.flush()
+            # Columns, not `FramedRecord`s: no object per record on this hot path.
+            offsets, lengths, texts = framer.feed_columns(chunk) if chunk else framer.flush_columns()
             if check_fallback:
                 kept += chunk
-            for record in records:
-                text, offset = record.text, record.offset
+            for offset, length, text in zip(offsets, lengths, texts, strict=True):
                 record_encoding = None
                 if check_fallback and not text.isascii():
                     start = offset - kept_from
-                    record_encoding = _decoded_with(kept[start:start + record.length])
-                yield from parser.push_text(text, offset, record_encoding)
+                    record_encoding = _decoded_with(kept[start:start + length])
+                yield from push(text, offset, record_encoding)
             if check_fallback:
                 kept = kept[framer.position - kept_from:]
                 kept_from = framer.position

@@ -6,7 +6,7 @@ exactly what gets indexed into `bootwatch-logs-YYYY.MM`. Field names follow ECS 
 the field and live under `sms.*` where it does not; other tools read these names.
 
 The hot path (parse + normalize) builds plain dicts of the `LogDocument` shape and serializes
-them with `pydantic_core.to_json`: validating every record through pydantic would cost several
+them with `orjson`: validating every record through pydantic would cost several
 times the parse itself. Tests validate parser output against these models, and the index
 mappings are generated from them, so the models stay the one source of truth.
 """
@@ -14,25 +14,13 @@ mappings are generated from them, so the models stay the one source of truth.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-LogFormat = Literal["sms_legacy", "cmtrace", "smssetup", "smsprov", "plain"]
-LogLevel = Literal["info", "warning", "error"]
-LifecycleAction = Literal[
-    "install.started", "install.progress", "install.failed", "install.succeeded", "bootstrap.stopped"
-]
-AttemptState = Literal["in_progress", "succeeded", "failed_unreported", "stalled", "dark"]
-
-
-
-def format_utc_millis(moment: datetime) -> str:
-    """ISO 8601 in UTC with milliseconds and a `Z`: the one timestamp form every index stores."""
-    utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
+from parsers.times import format_utc_millis
+from parsers.vocabulary import AttemptState, LifecycleAction, LogFormat, LogLevel
 
 UtcMillis = Annotated[datetime, PlainSerializer(format_utc_millis, return_type=str, when_used="json")]
 

@@ -38,8 +38,6 @@ from pathlib import Path
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from parsers.schema import format_utc_millis
-
 WINDOWS_ZONES_PATH = Path(__file__).parent / "data" / "windows_zones.tsv"
 
 
@@ -239,6 +237,12 @@ def _offset_label(offset_minutes_east: int) -> str:
 def bias_label(bias_minutes: int) -> str:
     """The fixed offset a bias stands for, as written in `event.timezone`: ``+420`` -> ``"-07:00"``."""
     return _offset_label(-bias_minutes)
+
+
+def format_utc_millis(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and a `Z`: the one timestamp form every index stores."""
+    utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def format_utc(moment: datetime) -> str:

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from parsers.formats.record import UNSEEN, BoundedCache
 from parsers.lifecycle._keywords import fold, gate, required_keywords
-from parsers.schema import LifecycleAction, LogLevel
+from parsers.vocabulary import LifecycleAction, LogLevel
 
 ACTIONS: tuple[str, ...] = get_args(LifecycleAction)
 LEVELS: tuple[str, ...] = get_args(LogLevel)
