@@ -164,27 +164,16 @@ class StreamParser:
         """Stamp held records in order; without `final`, time-less ones with no neighbour stay held."""
         held, self._held = self._held, []
         timestamp, classify = self._clock.timestamp, self._classify
-        own = [timestamp(parsed) for _doc, parsed, _shipped_at in held]
-        # For each record, the next timed record after it: what time-less records at the very start
-        # of a stream borrow, since no previous one exists.
-        following: list[tuple[str, str] | None] = [None] * len(held)
-        upcoming: tuple[str, str] | None = None
-        for index in range(len(held) - 1, -1, -1):
-            following[index] = upcoming
-            upcoming = own[index] or upcoming
+        stamps = [timestamp(parsed) for _doc, parsed, _shipped_at in held]
+        if None in stamps:
+            stamps = self._lend_times(held, stamps, final=final)
+        elif stamps:
+            self._last_time = stamps[-1]
         released: list[Document] = []
-        previous = self._last_time
-        for index, item in enumerate(held):
-            stamp = own[index]
-            if stamp is not None:
-                previous = stamp
-            else:
-                stamp = previous or following[index]
+        for item, stamp in zip(held, stamps, strict=True):
             if stamp is None:
-                if not final:
-                    self._held.append(item)
-                    continue
-                stamp = self._no_time(item[2])
+                self._held.append(item)
+                continue
             doc = item[0]
             doc["@timestamp"], doc["event"]["timezone"] = stamp
             if classify is not None:
@@ -192,8 +181,31 @@ class StreamParser:
                 if action is not None:
                     doc["event"]["action"] = action
             released.append(doc)
-        self._last_time = previous
         return released
+
+    def _lend_times(self, held: list[_Held], own: list[tuple[str, str] | None], *,
+                    final: bool) -> list[tuple[str, str] | None]:
+        """Times for held records, time-less ones borrowing their neighbour's; None: stays held."""
+        # For each record, the next timed record after it: what time-less records at the very start
+        # of a stream borrow, since no previous one exists.
+        following: list[tuple[str, str] | None] = [None] * len(held)
+        upcoming: tuple[str, str] | None = None
+        for index in range(len(held) - 1, -1, -1):
+            following[index] = upcoming
+            upcoming = own[index] or upcoming
+        stamps: list[tuple[str, str] | None] = []
+        previous = self._last_time
+        for index, item in enumerate(held):
+            stamp = own[index]
+            if stamp is not None:
+                previous = stamp
+            else:
+                stamp = previous or following[index]
+            if stamp is None and final:
+                stamp = self._no_time(item[2])
+            stamps.append(stamp)
+        self._last_time = previous
+        return stamps
 
     def _no_time(self, shipped_at: datetime | None) -> tuple[str, str]:
         moment = shipped_at or self._fallback_time or datetime.now(UTC)
