@@ -11,6 +11,7 @@ name = "console"
 type = "webhook"      # JSON POST, retried on connection errors, 429 and 5xx
 name = "ops-webhook"
 url = "https://hooks.example.net/bootwatch"
+header_env = { Authorization = "BOOTWATCH_WEBHOOK_AUTH" }   # header values from the environment
 
 [[channel]]
 type = "email"        # SMTP; starttls = true upgrades the connection before logging in
@@ -19,7 +20,7 @@ host = "smtp.example.net"
 port = 587
 starttls = true
 username = "bootwatch"
-password = "..."
+password_env = "BOOTWATCH_SMTP_PASSWORD"   # or password_file = "/etc/bootwatch/smtp-password"
 sender = "bootwatch@example.net"
 to = ["sms-admins@example.net"]
 ```
@@ -27,18 +28,21 @@ to = ["sms-admins@example.net"]
 With no config file the runner uses one `log` channel. Every alert is also written to `bootwatch-alerts`
 (not a channel you can remove: those documents are the runner's state and Kibana's alert history).
 A bad file is reported as one line naming the key and the fix (`load_alert_config`); a file holding a
-password or an authorization header that others can read is warned about (`chmod 600` it).
+password or an authorization header that others can read is warned about (`chmod 600` it). Secrets can
+stay out of the file: `password_env` / `password_file` for the SMTP password, `header_env` for header
+values (a compose `.env`, a systemd `EnvironmentFile`).
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from parsers.secret_config import warn_if_readable_by_others
+from parsers.secret_config import SecretSourceError, read_secret, warn_if_readable_by_others
 
 CHANNEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -72,6 +76,10 @@ class WebhookChannel(RetrySettings):
     name: str = Field(pattern=CHANNEL_NAME_PATTERN, description="Name shown in reports and alert docs")
     url: str = Field(pattern=r"^https?://", description="http(s) URL the alerts are POSTed to")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers, e.g. a token")
+    header_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Headers whose values come from environment variables: header name -> variable name",
+    )
     timeout_s: float = Field(10.0, gt=0, le=300, description="Per-request timeout in seconds")
     ca_file: Path | None = Field(None, description="CA bundle (PEM) for an https URL with a private CA")
 
@@ -87,6 +95,8 @@ class EmailChannel(RetrySettings):
     ca_file: Path | None = Field(None, description="CA bundle (PEM) that signed the server's certificate")
     username: str | None = Field(None, description="SMTP login user (needs password)")
     password: str | None = Field(None, description="SMTP login password")
+    password_env: str | None = Field(None, min_length=1, description="Environment variable with the password")
+    password_file: Path | None = Field(None, description="File holding the password (chmod 600)")
     sender: str = Field(min_length=3, description="From address")
     to: list[str] = Field(min_length=1, description="Recipient addresses")
     subject_prefix: str = Field("[bootwatch]", description="Start of every subject line")
@@ -94,7 +104,11 @@ class EmailChannel(RetrySettings):
 
     @model_validator(mode="after")
     def _login_pair(self) -> EmailChannel:
-        if (self.username is None) != (self.password is None):
+        sources = (self.password, self.password_env, self.password_file)
+        given = [source for source in sources if source is not None]
+        if len(given) > 1:
+            raise ValueError("give the password one way only: password, password_env or password_file")
+        if (self.username is None) != (not given):
             raise ValueError("username and password go together: give both or neither")
         return self
 
@@ -169,4 +183,30 @@ def load_alert_config(path: Path | None) -> AlertConfig:
     except tomllib.TOMLDecodeError as exc:
         raise AlertConfigError(f"alert config {path} is not valid TOML: {exc}") from None
     warn_if_readable_by_others(path, document)
-    return parse_alert_config(document, str(path))
+    return _with_secrets(parse_alert_config(document, str(path)), str(path))
+
+
+def _with_secrets(config: AlertConfig, source: str) -> AlertConfig:
+    """The config with `password_env` / `password_file` and `header_env` read into the channels."""
+    channels: list[LogChannel | WebhookChannel | EmailChannel] = []
+    for index, channel in enumerate(config.channel):
+        try:
+            if isinstance(channel, EmailChannel) and (channel.password_env or channel.password_file):
+                password = read_secret(f"channel[{index}].password", channel.password_env,
+                                       channel.password_file)
+                channel = channel.model_copy(update={"password": password, "password_env": None,
+                                                     "password_file": None})
+            elif isinstance(channel, WebhookChannel) and channel.header_env:
+                headers = dict(channel.headers)
+                for header, variable in channel.header_env.items():
+                    headers[header] = os.environ.get(variable, "")
+                    if not headers[header]:
+                        raise AlertConfigError(
+                            f"alert config {source}: channel[{index}].header_env: the environment variable "
+                            f"{variable} for header {header} is not set or empty: set it"
+                        )
+                channel = channel.model_copy(update={"headers": headers, "header_env": {}})
+        except SecretSourceError as exc:
+            raise AlertConfigError(f"alert config {source}: {exc}") from None
+        channels.append(channel)
+    return config.model_copy(update={"channel": channels})

@@ -64,9 +64,11 @@ SHARED_KEY_ENV = "BOOTWATCH_SHARED_KEY"
 
 
 @pytest.fixture(autouse=True)
-def shared_key_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What deploy/.env gives the compose collector, which reads its key from the environment."""
+def secrets_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What deploy/.env gives the services, which read their secrets from the environment."""
     monkeypatch.setenv(SHARED_KEY_ENV, "a-key-from-the-env-file")
+    monkeypatch.setenv("BOOTWATCH_WEBHOOK_AUTH", "Bearer a-token-from-the-env-file")
+    monkeypatch.setenv("BOOTWATCH_SMTP_PASSWORD", "a-password-from-the-env-file")
 
 
 @pytest.mark.parametrize("name", COLLECTOR_CONFIGS)

@@ -15,6 +15,9 @@ from dashboards.alerts.config import (
     load_alert_config,
 )
 
+MAIL = '[[channel]]\ntype = "email"\nname = "m"\nhost = "h"\nsender = "a@b"\nto = ["c@d"]\n'
+HOOK = '[[channel]]\ntype = "webhook"\nname = "h"\nurl = "http://127.0.0.1:9/hook"\n'
+
 
 def _config(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "alerts.toml"
@@ -84,6 +87,20 @@ to = ["admins@example.net"]
             '[[channel]]\ntype = "log"\nname = "a"\n[[channel]]\ntype = "log"\nname = "a"\n',
             "channel names must be unique",
         ),
+        (
+            MAIL + 'username = "u"\npassword = "p"\npassword_env = "SMTP_PASSWORD"\n',
+            r"channel\[0\]: .*give the password one way only",
+        ),
+        (
+            MAIL + 'username = "u"\npassword_env = "BOOTWATCH_TEST_UNSET_VARIABLE"\n',
+            r"channel\[0\]\.password_env names the environment variable BOOTWATCH_TEST_UNSET_VARIABLE, "
+            r"which is not set",
+        ),
+        (
+            HOOK + 'header_env = { Authorization = "BOOTWATCH_TEST_UNSET_VARIABLE" }\n',
+            r"channel\[0\]\.header_env: the environment variable BOOTWATCH_TEST_UNSET_VARIABLE for header "
+            r"Authorization is not set",
+        ),
     ],
 )
 def test_a_bad_config_is_one_line_naming_the_key_and_the_fix(tmp_path: Path, text: str, message: str) -> None:
@@ -128,3 +145,21 @@ def test_a_private_config_or_one_without_secrets_is_not_warned_about(
         load_alert_config(private)
         load_alert_config(public)
     assert [record for record in caplog.records if "holds secrets" in record.message] == []
+
+
+def test_secrets_can_come_from_the_environment_or_a_file(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOTWATCH_TEST_WEBHOOK_AUTH", "Bearer from-the-environment")
+    password_file = tmp_path / "smtp-password"
+    password_file.write_text("from-a-file\n", encoding="utf-8")
+    password_file.chmod(0o600)
+    config = load_alert_config(_config(tmp_path, (
+        HOOK + 'headers = { "X-Team" = "sms" }\n'
+        + 'header_env = { Authorization = "BOOTWATCH_TEST_WEBHOOK_AUTH" }\n'
+        + MAIL.replace('name = "m"', 'name = "mail"') + f'username = "u"\npassword_file = "{password_file}"\n'
+    )))
+    hook, mail = config.channel
+    assert isinstance(hook, WebhookChannel)
+    assert hook.headers == {"X-Team": "sms", "Authorization": "Bearer from-the-environment"}
+    assert isinstance(mail, EmailChannel)
+    assert (mail.username, mail.password) == ("u", "from-a-file")
