@@ -22,6 +22,7 @@ from typing import Any
 from parsers.codes import error_fields
 from parsers.formats.record import ParsedRecord
 from parsers.formats.statmsg import parse_statmsg
+from parsers.lifecycle.rules import Rules
 
 STATMSG_MARK = "STATMSG:"
 _LEVEL_OF_SEVERITY = {"E": "error", "W": "warning", "I": "info"}
@@ -61,10 +62,11 @@ def status_message(parsed: ParsedRecord) -> dict[str, Any] | None:
 class DocumentBuilder:
     """Builds the documents of one stream (one file): its constant fields are computed once."""
 
-    __slots__ = ("_dataset", "_encoding", "_file_id", "_host", "_path", "_site")
+    __slots__ = ("_action_for", "_dataset", "_encoding", "_file_id", "_host", "_path", "_site")
 
     def __init__(self, *, site: str | None, host: str | None, path: str, file_id: str | None,
-                 encoding: str | None) -> None:
+                 encoding: str | None, rules: Rules | None = None) -> None:
+        self._action_for = rules.action_for if rules is not None else None
         self._site = site
         self._host = host
         self._path = path
@@ -79,12 +81,14 @@ class DocumentBuilder:
         overrides the stream's for a record decoded differently."""
         message = parsed.message
         timestamp, zone = stamp if stamp is not None else (None, None)
+        level = parsed.level
+        if status is not None:
+            level = _LEVEL_OF_SEVERITY.get(status.get("severity") or "", level)
         doc: dict[str, Any] = {
             "@timestamp": timestamp,
             "message": message,
             "event": {"original": original, "dataset": self._dataset, "timezone": zone},
-            "log": {"level": parsed.level, "logger": parsed.logger, "file": {"path": self._path},
-                    "offset": offset},
+            "log": {"level": level, "logger": parsed.logger, "file": {"path": self._path}, "offset": offset},
             "process": {"thread": {"id": parsed.thread}},
             "host": {"name": self._host},
             "sms": {
@@ -96,10 +100,13 @@ class DocumentBuilder:
         }
         if status is not None:
             doc["sms"]["status_message"] = status
-            doc["log"]["level"] = _LEVEL_OF_SEVERITY.get(status.get("severity") or "", parsed.level)
         error = error_fields(message)
         if error is not None:
             doc["error"] = {"code": error[0]}
             if error[1] is not None:
                 doc["sms"]["error"] = {"hint": error[1]}
+        if self._action_for is not None:
+            action = self._action_for(message, parsed.logger, level, self._dataset)
+            if action is not None:
+                doc["event"]["action"] = action
         return doc

@@ -3,9 +3,9 @@
 `StreamParser` is push-driven (the collector feeds records as they arrive); `parse_file` streams a
 whole file in constant memory (fixed-size reads through `shippers.framing.RecordFramer`).
 
-Per record: detect the format (`parsers.formats.registry`), build the document
-(`parsers.normalize`), convert its local time to UTC (`parsers.clock.FileClock`), classify its
-lifecycle action when rules are given.
+Per record: detect the format (`parsers.formats.registry`), build the document with its lifecycle
+action when rules are given (`parsers.normalize`), convert its local time to UTC
+(`parsers.clock.FileClock`).
 
 Two things need records that come later, so the parser holds a small, bounded look-ahead:
 
@@ -71,10 +71,10 @@ class StreamParser:
                  timezone: str | None, encoding: str = "utf-8", rules: Rules | None = None,
                  context: FormatContext = DEFAULT_CONTEXT, fallback_time: datetime | None = None,
                  lookahead_records: int = DEFAULT_LOOKAHEAD_RECORDS) -> None:
-        builder = DocumentBuilder(site=site, host=host, path=path, file_id=file_id, encoding=encoding)
+        builder = DocumentBuilder(site=site, host=host, path=path, file_id=file_id, encoding=encoding,
+                                  rules=rules)
         self._build = builder.build
         self._clock = FileClock(host_zone(timezone))
-        self._classify = rules.classify if rules is not None else None
         self._context = context
         self._fallback_time = fallback_time
         self._window_left = lookahead_records
@@ -107,12 +107,7 @@ class StreamParser:
             stamp = self._clock.timestamp(parsed)
             if stamp is not None:
                 self._last_time = stamp
-                doc = self._build(parsed, text, offset, stamp, None, encoding)
-                if self._classify is not None:
-                    action = self._classify(doc)
-                    if action is not None:
-                        doc["event"]["action"] = action
-                return [doc]
+                return [self._build(parsed, text, offset, stamp, None, encoding)]
         return self._push_parsed(parsed, text, offset, encoding, shipped_at)
 
     def _push_parsed(self, parsed: ParsedRecord, text: str, offset: int, encoding: str | None,
@@ -143,10 +138,6 @@ class StreamParser:
         if self._held:
             self._held.append((doc, parsed, shipped_at))
             return self._release(final=False)
-        if self._classify is not None:
-            action = self._classify(doc)
-            if action is not None:
-                doc["event"]["action"] = action
         return [doc]
 
     def flush(self) -> list[Document]:
@@ -163,7 +154,7 @@ class StreamParser:
     def _release(self, *, final: bool) -> list[Document]:
         """Stamp held records in order; without `final`, time-less ones with no neighbour stay held."""
         held, self._held = self._held, []
-        timestamp, classify = self._clock.timestamp, self._classify
+        timestamp = self._clock.timestamp
         stamps = [timestamp(parsed) for _doc, parsed, _shipped_at in held]
         if None in stamps:
             stamps = self._lend_times(held, stamps, final=final)
@@ -176,10 +167,6 @@ class StreamParser:
                 continue
             doc = item[0]
             doc["@timestamp"], doc["event"]["timezone"] = stamp
-            if classify is not None:
-                action = classify(doc)
-                if action is not None:
-                    doc["event"]["action"] = action
             released.append(doc)
         return released
 

@@ -107,20 +107,19 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
         bias_minutes = None
     if minute is None:
         return _parse_any_trailer(text, start)
-    message, level = _message_and_level(text[:start])
+    before_trailer = text[:start]
+    message, level = _messages.get(before_trailer) or _message_and_level(before_trailer)
     return ParsedRecord(NAME, message, level, component or None, thread if thread <= _MAX_THREAD else None,
                         minute, seconds, bias_minutes, zone)
 
 
 def _message_and_level(before_trailer: str) -> tuple[str, str]:
-    """The message (blanks before the trailer dropped, `~` as line breaks) and its inferred level."""
-    known = _messages.get(before_trailer)
-    if known is None:
-        message = before_trailer.rstrip()
-        if "~" in message:
-            message = clean_tildes(message)
-        known = _messages.remember(before_trailer, (message, infer_level(message)))
-    return known
+    """The message (blanks before the trailer dropped, `~` as line breaks) and its inferred level,
+    remembered in `_messages`."""
+    message = before_trailer.rstrip()
+    if "~" in message:
+        message = clean_tildes(message)
+    return _messages.remember(before_trailer, (message, infer_level(message)))
 
 
 def _padded_c_minute(minute_text: str) -> LocalMinute | None:
@@ -169,15 +168,12 @@ def _parse_any_trailer(text: str, start: int) -> ParsedRecord | None:
         message = clean_tildes(message)
     record = ParsedRecord(NAME, message, infer_level(message), component or None, thread)
     if minute_text is None:
-        _read_layout_ab(other_time, record)
-        return record
+        return _read_layout_ab(other_time, record)
     minute = _minutes_c.numeric(minute_text, year, month, day, hour, minute_of_hour)
     seconds = seconds_text(second_text, fraction)
-    if minute is not None and seconds is not None:
-        record.minute, record.seconds = minute, seconds
-        if bias is not None:
-            record.bias = int(bias)
-    return record
+    if minute is None or seconds is None:
+        return record
+    return record._replace(minute=minute, seconds=seconds, bias=None if bias is None else int(bias))
 
 
 def clean_tildes(message: str) -> str:
@@ -198,16 +194,13 @@ def parse_thread(value: str) -> int | None:
     return number if number <= _MAX_THREAD else None
 
 
-def _read_layout_ab(stamp: str, record: ParsedRecord) -> None:
-    """Fill the record's local time and zone name from a layout A or B timestamp, if it is one."""
+def _read_layout_ab(stamp: str, record: ParsedRecord) -> ParsedRecord:
+    """The record with its local time and zone name from a layout A or B timestamp, if it is one."""
     layout_ab = _LAYOUT_AB.match(stamp)
     if layout_ab is None:
-        return
+        return record
     minute = _cached_ab_minute(*layout_ab.group("minute", "year"))
     seconds = seconds_text(layout_ab.group("second"), layout_ab.group("fraction"))
     if minute is None or seconds is None:
-        return
-    record.minute, record.seconds = minute, seconds
-    zone = layout_ab.group("zone").strip()
-    if zone:
-        record.zone_name = zone
+        return record
+    return record._replace(minute=minute, seconds=seconds, zone_name=layout_ab.group("zone").strip() or None)

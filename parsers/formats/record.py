@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 # Local minute of a record: (year, month, day, hour, minute). Shared tuples, cached per minute text
 # by the formats, so the clock recognises "same minute as the previous record" by identity.
@@ -41,8 +41,7 @@ class FormatContext:
 DEFAULT_CONTEXT = FormatContext()
 
 
-@dataclass(slots=True)
-class ParsedRecord:
+class ParsedRecord(NamedTuple):
     """One record as a format read it: message, metadata and the local time with its zone clue.
 
     `bias`: minutes with UTC = local + bias (already in that convention whatever the source wrote).
@@ -50,6 +49,7 @@ class ParsedRecord:
     Neither: the record carries no zone; the stream's host zone applies.
     `minute is None`: the record has no usable time (plain lines, a garbled trailer).
     `seconds`: seconds and milliseconds of the minute, exactly as `@timestamp` ends: "SS.mmm".
+    A tuple: one is made per record, and a tuple is the cheapest object to make.
     """
 
     format: str

@@ -141,13 +141,18 @@ class Rules:
     def classify(self, doc: Mapping[str, Any]) -> str | None:
         """The lifecycle action (`event.action`) for a `LogDocument`-shaped dict, or None."""
         log = doc.get("log") or {}
-        # What a rule reads of a document; the same message from the same component repeats
-        # line after line, so each such combination is judged once.
-        dataset = (doc.get("event") or {}).get("dataset")
-        key = (doc.get("message"), log.get("logger"), log.get("level"), dataset)
+        return self.action_for(doc.get("message"), log.get("logger"), log.get("level"),
+                               (doc.get("event") or {}).get("dataset"))
+
+    def action_for(self, message: str | None, logger: str | None, level: str | None,
+                   dataset: str | None) -> str | None:
+        """`classify` given the four fields a rule reads (the stream parser has them at hand)."""
+        # The same message from the same component repeats line after line: each such combination
+        # is judged once.
+        key = (message, logger, level, dataset)
         action = self._actions.get(key, UNSEEN)
         if action is UNSEEN:
-            rule = self._first_match(*key)
+            rule = self._first_match(message, logger, level, dataset)
             return self._actions.remember(key, rule.action if rule is not None else None)
         return action  # type: ignore[return-value]
 
