@@ -14,6 +14,18 @@ assigns each of their streams a running byte position when the frame is committe
 stores where each stream's lines start (`line_starts`), the positions survive restarts, and a
 replayed line always gets the same offset, hence the same document id.
 
+A line-per-record sender that re-sends a frame whose ack it never got (the connection dropped after
+the commit) would have it spooled twice, at new positions, so indexed twice under new ids. Such
+frames carry a `retry_key` (the sender's address, the `chunk` id and a digest of the entries: Fluent
+Bit derives the chunk id from the payload, fluentd keeps it across retries, and the digest keeps
+two different frames apart even where a sender reuses one chunk id). The keys of the newest
+`retry_window_frames` such frames are kept in the same transaction as the frames; a frame whose key
+is there is acknowledged again without being spooled.
+
+Frames the server decoded anyway (validating them) keep that decoded form in memory, within
+`DECODED_CACHE_RECORDS`, until the pipeline reads them: in the usual case, where the pipeline keeps
+up, a record is decoded once; after a restart or behind a backlog it is decoded from the file.
+
 Writes happen on one writer thread (`SpoolWriter`) that commits everything queued at once
 (group commit: one fsync for many frames), reads on the pipeline's thread.
 """
@@ -33,6 +45,8 @@ from pathlib import Path
 
 import msgpack
 
+from parsers.forward.modes import Decoded
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
@@ -49,7 +63,14 @@ CREATE TABLE IF NOT EXISTS frames (
     line_starts BLOB
 );
 CREATE TABLE IF NOT EXISTS streams (key TEXT PRIMARY KEY, next_offset INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS retry_keys (id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE);
 """
+
+# Re-sent frames are recognised among this many recent keyed frames (about 60 bytes each on disk):
+# Fluent Bit retries a chunk after seconds to minutes, while other senders' frames keep coming.
+DEFAULT_RETRY_WINDOW_FRAMES = 200_000
+# Records kept decoded in memory for the pipeline (about 1 kB each); past it, frames wait undecoded.
+DECODED_CACHE_RECORDS = 20_000
 
 
 class SpoolFormatError(RuntimeError):
@@ -64,6 +85,10 @@ class SpoolInput:
     entries: bytes
     records: int
     line_bytes: dict[str, int] = field(default_factory=dict)
+    # Identity of a frame the sender may re-send after a lost ack; None = no such de-duplication.
+    retry_key: bytes | None = None
+    # The entries already decoded (not stored: handed to the pipeline in memory).
+    decoded: Decoded | None = None
 
 
 @dataclass(slots=True)
@@ -77,6 +102,8 @@ class SpooledFrame:
     bytes: int
     entries: bytes
     line_starts: dict[str, int]
+    # The entries as the server decoded them, while still in memory; else decode `entries`.
+    decoded: Decoded | None = None
 
 
 @dataclass(slots=True)
@@ -87,21 +114,37 @@ class SpoolStats:
     retained_bytes: int
     drained_seq: int
     last_seq: int
+    # Frames (and their records) a sender re-sent after they were spooled, acked but not spooled again.
+    resent_frames: int
+    resent_records: int
 
 
 class Spool:
     """The spool database: `append`, reads and `mark_drained` each on one thread, with its own connection."""
 
-    def __init__(self, path: Path, *, max_bytes: int, retain_bytes: int, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_bytes: int,
+        retain_bytes: int,
+        fsync: bool = True,
+        retry_window_frames: int = DEFAULT_RETRY_WINDOW_FRAMES,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.max_bytes = max_bytes
         self.retain_bytes = retain_bytes
+        self.retry_window_frames = retry_window_frames
+        self.resent_frames = self.resent_records = 0
+        self._decoded: dict[int, Decoded] = {}
+        self._decoded_records = 0
         self._lock = threading.Lock()
         self._writer = self._open(fsync)
         self._reader = self._open(fsync)
         # The cursor moves on the thread that stores batches, reads happen on the parsing thread.
-        self._cursor = self._open(fsync)
+        # A lost cursor move only means frames read again, which the sink de-duplicates: no fsync.
+        self._cursor = self._open(fsync=False)
         with self._writer:
             self._writer.executescript(_SCHEMA)
             version = self._meta(self._writer, "format_version")
@@ -140,7 +183,8 @@ class Spool:
     # ------------------------------------------------------------------ writer side
 
     def append(self, frames: Sequence[SpoolInput]) -> list[int] | None:
-        """Commit `frames` in one transaction; their seqs, or None (nothing written) if over budget."""
+        """Commit `frames` in one transaction; the seqs of those spooled (a re-sent frame already in
+        the spool gets none), or None (nothing written) if over budget."""
         size = sum(len(frame.entries) for frame in frames)
         with self._lock:
             if self.pending_bytes + size > self.max_bytes:
@@ -148,28 +192,33 @@ class Spool:
         now = time.time()
         stream_next = dict(self._stream_next)
         changed: set[str] = set()
-        rows = []
-        for frame in frames:
-            starts: bytes | None = None
-            if frame.line_bytes:
-                line_starts = {}
-                for key, length in frame.line_bytes.items():
-                    line_starts[key] = stream_next.get(key, 0)
-                    stream_next[key] = line_starts[key] + length
-                    changed.add(key)
-                starts = msgpack.packb(line_starts)
-            rows.append((now, frame.tag, frame.records, len(frame.entries), frame.entries, starts))
         connection = self._writer
+        seqs: list[int] = []
+        decoded: list[tuple[int, Decoded]] = []
+        resent_records = resent_bytes = 0
         connection.execute("BEGIN IMMEDIATE")
         try:
-            seqs = [
-                connection.execute(
+            for frame in frames:
+                if frame.retry_key is not None and not self._remember_retry_key(frame.retry_key):
+                    resent_records += frame.records
+                    resent_bytes += len(frame.entries)
+                    continue
+                starts: bytes | None = None
+                if frame.line_bytes:
+                    line_starts = {}
+                    for key, length in frame.line_bytes.items():
+                        line_starts[key] = stream_next.get(key, 0)
+                        stream_next[key] = line_starts[key] + length
+                        changed.add(key)
+                    starts = msgpack.packb(line_starts)
+                seq = connection.execute(
                     "INSERT INTO frames (received_at, tag, records, bytes, entries, line_starts)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    row,
+                    (now, frame.tag, frame.records, len(frame.entries), frame.entries, starts),
                 ).lastrowid
-                for row in rows
-            ]
+                seqs.append(int(seq or 0))
+                if frame.decoded is not None:
+                    decoded.append((seqs[-1], frame.decoded))
             connection.executemany(
                 "INSERT INTO streams VALUES (?, ?)"
                 " ON CONFLICT(key) DO UPDATE SET next_offset = excluded.next_offset",
@@ -181,11 +230,29 @@ class Spool:
             raise
         self._stream_next = stream_next
         with self._lock:
-            self.pending_frames += len(frames)
-            self.pending_records += sum(frame.records for frame in frames)
-            self.pending_bytes += size
+            self.pending_frames += len(seqs)
+            self.pending_records += sum(frame.records for frame in frames) - resent_records
+            self.pending_bytes += size - resent_bytes
             self.last_seq = max(self.last_seq, seqs[-1] if seqs else 0)
-        return [int(seq) for seq in seqs]
+            self.resent_frames += len(frames) - len(seqs)
+            self.resent_records += resent_records
+            for seq, entries in decoded:
+                if self._decoded_records + len(entries[0]) > DECODED_CACHE_RECORDS:
+                    break
+                self._decoded[seq] = entries
+                self._decoded_records += len(entries[0])
+        return seqs
+
+    def _remember_retry_key(self, key: bytes) -> bool:
+        """Record `key` in the open transaction; False if it is there already (a re-sent frame)."""
+        cursor = self._writer.execute("INSERT OR IGNORE INTO retry_keys (key) VALUES (?)", (key,))
+        if cursor.rowcount == 0:
+            return False
+        # The window slides: the key `retry_window_frames` back goes (one indexed delete).
+        self._writer.execute(
+            "DELETE FROM retry_keys WHERE id <= ?", (int(cursor.lastrowid or 0) - self.retry_window_frames,)
+        )
+        return True
 
     # ------------------------------------------------------------------ reader side
 
@@ -205,7 +272,11 @@ class Spool:
         )
         for row in cursor:
             starts = msgpack.unpackb(row[6], strict_map_key=False) if row[6] is not None else {}
-            frames.append(SpooledFrame(row[0], row[1], row[2], row[3], row[4], row[5], starts))
+            with self._lock:
+                decoded = self._decoded.pop(row[0], None)
+                if decoded is not None:
+                    self._decoded_records -= len(decoded[0])
+            frames.append(SpooledFrame(row[0], row[1], row[2], row[3], row[4], row[5], starts, decoded))
             total += row[3]
             if total >= max_records:
                 break
@@ -264,6 +335,8 @@ class Spool:
                 self.retained_bytes,
                 self.drained_seq,
                 self.last_seq,
+                self.resent_frames,
+                self.resent_records,
             )
 
     def close(self) -> None:

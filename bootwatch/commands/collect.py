@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -16,6 +17,11 @@ from parsers.store.connect import add_store_arguments
 
 if TYPE_CHECKING:
     from parsers.collector.service import Collector
+
+# The hot path allocates about twenty containers per record (decoded map, document dicts) that die
+# young; collecting the youngest generation every 700 allocations (Python's default) cost a fifth
+# of the collector's CPU. The pipeline makes no reference cycles worth chasing that often.
+GC_YOUNG_THRESHOLD = 100_000
 
 NAME = "collect"
 HELP = (
@@ -75,6 +81,10 @@ def run(args: argparse.Namespace) -> int:
     explicit_url = args.es_url or os.environ.get(URL_ENV)
     settings = settings.model_copy(update={"es_url": explicit_url or config.es_url or settings.es_url})
     sink: Sink = NullSink() if args.sink == "null" else StoreSink(lambda: connect(settings=settings))
+    if args.sink == "null":
+        # Writes are spaced out to spare a store its cost per request; the null sink has none.
+        pipeline = config.pipeline.model_copy(update={"store_interval_s": 0.0})
+        config = config.model_copy(update={"pipeline": pipeline})
     # The embedded engine keeps nothing across restarts: rebuild it from the spool's retained frames.
     replay = args.sink == "null" or settings.es_url is None
     try:
@@ -98,6 +108,10 @@ async def _serve(collector: Collector) -> int:
             f"cannot listen ({exc.strerror}) on listen = {config.listen} or observability.metrics_listen = "
             f"{config.observability.metrics_listen}; choose free addresses"
         ) from None
+    # Everything loaded at start (modules, rules, config) lives as long as the process: freezing it
+    # keeps each full collection from walking it again.
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     stopped = asyncio.create_task(stop.wait())
     failed = asyncio.create_task(collector.failed.wait())
     await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)

@@ -123,10 +123,20 @@ class SpoolConfig(Section):
         256.0, ge=0, description="Indexed bytes kept to rebuild the embedded engine at start (oldest pruned)"
     )
     fsync: bool = Field(True, description="fsync every commit (power-loss safe); false = process-crash safe")
+    retry_window_frames: int = Field(
+        200_000,
+        ge=1,
+        description="Recent acked frames of line-per-record senders recognised when re-sent after a lost ack",
+    )
 
 
 class PipelineConfig(Section):
     batch_records: int = Field(1000, ge=1, description="Records read from the spool per indexing batch")
+    store_interval_s: float = Field(
+        1.0,
+        ge=0,
+        description="Least time between two store writes unless a batch is full (fewer, larger bulks)",
+    )
     reframe_flush_s: float = Field(
         1.0, gt=0, description="Idle streams release held records (partial multi-line, look-ahead) after this"
     )

@@ -10,6 +10,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+# (pending frames, pending records, pending bytes, retained bytes, resent frames, resent records)
+SpoolNumbers = tuple[int, int, int, int, int, int]
+
 # (attribute, Prometheus type, help). Counter names get the conventional `_total` suffix.
 _COUNTERS = (
     ("frames_received", "Forward frames decoded"),
@@ -55,7 +58,7 @@ class Metrics:
     connections_peak: int = 0
     # When the newest frame the sink has stored was received (seconds since the epoch).
     last_indexed_received_at: float = 0.0
-    spool_stats: Callable[[], tuple[int, int, int, int]] | None = field(default=None, repr=False)
+    spool_stats: Callable[[], SpoolNumbers] | None = field(default=None, repr=False)
 
     def connection_opened(self) -> None:
         self.connections_accepted += 1
@@ -65,9 +68,9 @@ class Metrics:
     def connection_closed(self) -> None:
         self.connections_open -= 1
 
-    def spool(self) -> tuple[int, int, int, int]:
-        """(pending frames, pending records, pending bytes, retained bytes)."""
-        return self.spool_stats() if self.spool_stats else (0, 0, 0, 0)
+    def spool(self) -> SpoolNumbers:
+        """(pending frames, pending records, pending bytes, retained bytes, resent frames, resent records)."""
+        return self.spool_stats() if self.spool_stats else (0, 0, 0, 0, 0, 0)
 
     def indexing_lag_s(self, now: float | None = None) -> float:
         """Age of the newest indexed frame while records wait in the spool; 0 when caught up."""
@@ -77,9 +80,10 @@ class Metrics:
         return max(0.0, (now or time.time()) - self.last_indexed_received_at)
 
     def stats_line(self) -> str:
-        frames, records, size, _retained = self.spool()
+        frames, records, size, _retained, resent_frames, _resent_records = self.spool()
         return (
             f"received={self.records_received} acked_frames={self.frames_acked}"
+            f" resent_frames={resent_frames}"
             f" indexed={self.records_indexed}"
             f" dedup={self.records_deduplicated} dead={self.records_dead_lettered}"
             f" refused_frames={self.frames_refused} malformed={self.frames_malformed + self.frames_oversized}"
@@ -96,7 +100,22 @@ class Metrics:
                 f"# TYPE {metric} counter",
                 f"{metric} {getattr(self, name)}",
             ]
-        frames, records, size, retained = self.spool()
+        frames, records, size, retained, resent_frames, resent_records = self.spool()
+        resent = (
+            (
+                "frames_resent",
+                "Frames a sender re-sent after a lost ack: acked again, not spooled again",
+                resent_frames,
+            ),
+            (
+                "records_resent",
+                "Records in frames re-sent after a lost ack, not spooled again",
+                resent_records,
+            ),
+        )
+        for name, help_text, value in resent:
+            metric = f"bootwatch_collector_{name}_total"
+            lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter", f"{metric} {value}"]
         gauges = (
             ("connections_open", "Connections open now", self.connections_open),
             ("connections_peak", "Most connections open at once since start", self.connections_peak),

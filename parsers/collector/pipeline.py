@@ -16,7 +16,6 @@ and re-produce the same records with the same ids, which the sink de-duplicates.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -36,7 +35,7 @@ from parsers.collector.records import (
     stream_file_id,
 )
 from parsers.collector.sinks import DeadRecord, Sink, SinkUnavailable
-from parsers.forward.modes import entry_time, iter_entries
+from parsers.forward.modes import decode_entries, entry_time
 from parsers.lifecycle.rules import Rules
 from parsers.parse import StreamParser
 from parsers.schema import HeartbeatDocument
@@ -76,6 +75,20 @@ class _Batch:
     def has_work(self) -> bool:
         return bool(self.documents or self.heartbeats or self.dead or self.sweep_sites)
 
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to store and no cursor move: not worth a delivery."""
+        return not self.has_work and self.drained_to == 0
+
+    def absorb(self, later: _Batch) -> None:
+        """Append a batch parsed after this one (its cursor and arrival time are the newer ones)."""
+        self.documents.extend(later.documents)
+        self.heartbeats.extend(later.heartbeats)
+        self.dead.extend(later.dead)
+        self.drained_to = max(self.drained_to, later.drained_to)
+        self.received_at = later.received_at or self.received_at
+        self.sweep_sites = self.sweep_sites or later.sweep_sites
+
 
 class Pipeline:
     """Drains the spool into a sink; `run` is the thread body, `stop` ends it after the current batch."""
@@ -88,6 +101,7 @@ class Pipeline:
         *,
         rules: Rules | None,
         batch_records: int = 1000,
+        store_interval_s: float = 0.0,
         reframe_flush_s: float = 1.0,
         lookahead_max_s: float = 0.5,
         retry_max_s: float = 30.0,
@@ -100,6 +114,8 @@ class Pipeline:
         self.metrics = metrics
         self.rules = rules
         self.batch_records = batch_records
+        self.store_interval_s = store_interval_s
+        self._store_not_before = 0.0
         self.reframe_flush_s = reframe_flush_s
         self.lookahead_max_s = lookahead_max_s
         self._flush_check_s = min(reframe_flush_s, lookahead_max_s) / 2
@@ -113,8 +129,12 @@ class Pipeline:
         self.streams: dict[Any, _Stream] = {}
         self.position = spool.first_retained_seq() if replay_retained else spool.drained_seq
         self.failure: Exception | None = None
-        # One batch stored while the next is parsed; None tells the delivery thread to finish.
-        self._ready: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
+        # The batch the delivery thread stores next. The parse thread adds to it while the store is
+        # busy with the previous one, so batches grow with the store's latency (fewer, larger bulk
+        # requests when it is loaded) and nothing waits for a batch to fill when it keeps up.
+        self._next = _Batch()
+        self._handover = threading.Condition()
+        self._parsing_done = False
         self._delivery: threading.Thread | None = None
 
     # ------------------------------------------------------------------ threads
@@ -122,16 +142,19 @@ class Pipeline:
     def run(self) -> None:
         """Thread body: parses batches while a second thread stores the previous one.
 
-        Parsing (CPU here) and storing (waiting on the store) overlap, one batch deep. Only the
-        delivery thread touches the sink and moves the spool cursor, in batch order. An unexpected
-        error is logged and kept in `failure` (the service then stops)."""
+        Parsing (CPU here) and storing (waiting on the store) overlap, one batch deep (at most about
+        twice `batch_records` documents wait in memory). Only the delivery thread touches the sink and
+        moves the spool cursor, in batch order. An unexpected error is logged and kept in `failure`
+        (the service then stops)."""
         delivery = threading.Thread(target=self._guarded, args=(self._deliver_loop,), name="delivery")
         delivery.start()
         self._delivery = delivery
         try:
             self._guarded(self._parse_loop)
         finally:
-            self._handoff(None)
+            with self._handover:
+                self._parsing_done = True
+                self._handover.notify_all()
             delivery.join()
 
     def _guarded(self, body: Callable[[], None]) -> None:
@@ -176,22 +199,41 @@ class Pipeline:
                 self.wake.wait(timeout=self._flush_check_s)
                 self.wake.clear()
 
-    def _handoff(self, batch: _Batch | None) -> bool:
-        """Queue a batch for the delivery thread (None: no more); False if it cannot be delivered."""
-        while True:
-            try:
-                self._ready.put(batch, timeout=0.2)
-                return True
-            except queue.Full:
-                if self._delivery is None or not self._delivery.is_alive():
+    def _handoff(self, batch: _Batch) -> bool:
+        """Add a batch to the one the delivery thread stores next, waiting while that one is full;
+        False if it cannot be delivered (stopping, or the delivery thread is gone)."""
+        with self._handover:
+            while len(self._next.documents) >= self.batch_records:
+                if self.stopping.is_set() or self._delivery is None or not self._delivery.is_alive():
                     return False
-                if batch is not None and self.stopping.is_set():
-                    return False
+                self._handover.wait(timeout=0.2)
+            self._next.absorb(batch)
+            self._handover.notify_all()
+        return True
+
+    def _take_next(self) -> _Batch | None:
+        """The batch to store next, waiting for one; None once parsing ended and nothing is left.
+
+        A batch is taken `store_interval_s` after the previous one at the earliest, unless it is full:
+        a store pays for every request (the embedded engine makes each bulk searchable at once), so a
+        steady trickle goes out as a few larger requests instead of many small ones."""
+        with self._handover:
+            while not self._parsing_done:
+                wait_s = self._store_not_before - time.monotonic()
+                if not self._next.is_empty and (
+                    wait_s <= 0 or len(self._next.documents) >= self.batch_records
+                ):
+                    break
+                self._handover.wait(timeout=None if self._next.is_empty else wait_s)
+            batch, self._next = self._next, _Batch()
+            self._handover.notify_all()
+        self._store_not_before = time.monotonic() + self.store_interval_s
+        return None if batch.is_empty else batch
 
     def _deliver_loop(self) -> None:
         self.sink.prepare()
         while True:
-            batch = self._ready.get()
+            batch = self._take_next()
             if batch is None:
                 return
             if batch.sweep_sites:
@@ -223,21 +265,30 @@ class Pipeline:
     def _process_frame(self, frame: SpooledFrame, batch: _Batch) -> None:
         tag = frame.tag
         line_offsets = dict(frame.line_starts)
-        now = time.monotonic()
-        for time_value, record in iter_entries(frame.entries):
+        entries, valid_utf8 = frame.decoded or decode_entries(frame.entries)
+        # The streams this frame fed, by identity: what they hold is noted once, after the frame.
+        touched: dict[int, _Stream] = {}
+        for time_value, record in entries:
             try:
                 # The same partition as `records.line_stream`, most frequent kind first.
                 if is_shipper_record(record):
-                    self._push_shipped(frame.seq, tag, time_value, repaired(record), batch, now)
+                    if not valid_utf8:
+                        record = repaired(record)
+                    stream = self._push_shipped(tag, time_value, record, batch)
+                    touched[id(stream)] = stream
                 elif is_heartbeat(tag, record):
                     batch.heartbeats.append(heartbeat_document(repaired(record), tag, frame.received_at))
                 else:
                     # Lines keep their surrogate escapes: re-framing turns them back into bytes.
-                    self._push_line(frame.seq, tag, record, line_offsets, batch, now)
+                    stream = self._push_line(tag, record, line_offsets, batch)
+                    touched[id(stream)] = stream
             except Exception as exc:
                 # A bad record is data: set aside with its reason (logged and counted when
                 # delivered), and the stream goes on.
                 batch.dead.append(DeadRecord(f"{exc.__class__.__name__}: {exc}", tag, repaired(record)))
+        now = time.monotonic()
+        for stream in touched.values():
+            self._note_held(stream, frame.seq, now)
 
     def _open_stream(self, key: Any, **origin: Any) -> _Stream:
         stream = self.streams.get(key)
@@ -246,9 +297,7 @@ class Pipeline:
             self.streams[key] = stream
         return stream
 
-    def _push_shipped(
-        self, seq: int, tag: str, time_value: Any, record: dict[str, Any], batch: _Batch, now: float
-    ) -> None:
+    def _push_shipped(self, tag: str, time_value: Any, record: dict[str, Any], batch: _Batch) -> _Stream:
         offset = record["offset"]
         if type(offset) is not int or offset < 0:
             raise ValueError(f"offset {offset!r} is not a byte offset")
@@ -274,17 +323,11 @@ class Pipeline:
             )
         documents = stream.parser.push_text(record["message"], offset, None, self._shipped_at(time_value))
         batch.documents.extend(documents)
-        self._note_held(stream, seq, now)
+        return stream
 
     def _push_line(
-        self,
-        seq: int,
-        tag: str,
-        record: dict[str, Any],
-        line_offsets: dict[str, int],
-        batch: _Batch,
-        now: float,
-    ) -> None:
+        self, tag: str, record: dict[str, Any], line_offsets: dict[str, int], batch: _Batch
+    ) -> _Stream:
         found = line_stream(tag, record)
         text = line_text(record)
         if found is None or text is None:
@@ -303,7 +346,7 @@ class Pipeline:
             stream.framer = RecordFramer(encoding="utf-8", start_offset=offset)
         self._push_framed(stream, stream.framer.feed(text.encode("utf-8", "surrogateescape") + b"\n"), batch)
         stream.expected_offset = offset + size
-        self._note_held(stream, seq, now)
+        return stream
 
     def _push_framed(self, stream: _Stream, records: Iterable[Any], batch: _Batch) -> None:
         for framed in records:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import sqlite3
 import ssl
 import threading
 from pathlib import Path
 
+import msgpack
+
 from parsers.collector.config import CollectorConfig, ConfigError, parse_host_port
-from parsers.collector.metrics import Metrics
+from parsers.collector.metrics import Metrics, SpoolNumbers
 from parsers.collector.pipeline import Pipeline
 from parsers.collector.records import line_stream
 from parsers.collector.sinks import Sink
@@ -30,6 +33,23 @@ log = logging.getLogger(__name__)
 SPOOL_FILE = "spool.sqlite3"
 PIPELINE_JOIN_TIMEOUT_S = 30.0
 _MAX_HTTP_REQUEST_BYTES = 8192
+
+
+def retry_key(frame: ForwardFrame) -> bytes | None:
+    """Identity of a frame a line-per-record sender may re-send after a lost ack (see `parsers.spool`).
+
+    None for a frame without a `chunk` (its sender waits for no ack, so never re-sends) and for one
+    of whole records, which carry their own ids and are de-duplicated downstream by them."""
+    if frame.chunk is None or not frame.line_bytes:
+        return None
+    digest = hashlib.blake2b(
+        msgpack.packb(
+            [frame.origin, frame.tag, frame.chunk], use_bin_type=True, unicode_errors="surrogateescape"
+        ),
+        digest_size=16,
+    )
+    digest.update(frame.entries)
+    return digest.digest()
 
 
 class Collector:
@@ -46,6 +66,7 @@ class Collector:
                 max_bytes=int(spool_config.max_mb * MB),
                 retain_bytes=int(spool_config.retain_mb * MB),
                 fsync=spool_config.fsync,
+                retry_window_frames=spool_config.retry_window_frames,
             )
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(
@@ -61,6 +82,7 @@ class Collector:
             self.metrics,
             rules=rules,
             batch_records=config.pipeline.batch_records,
+            store_interval_s=config.pipeline.store_interval_s,
             reframe_flush_s=config.pipeline.reframe_flush_s,
             lookahead_max_s=config.pipeline.lookahead_max_s,
             retry_max_s=config.pipeline.retry_max_s,
@@ -109,13 +131,28 @@ class Collector:
                 ) from None
         return context
 
-    def _spool_numbers(self) -> tuple[int, int, int, int]:
+    def _spool_numbers(self) -> SpoolNumbers:
         stats = self.spool.stats()
-        return stats.pending_frames, stats.pending_records, stats.pending_bytes, stats.retained_bytes
+        return (
+            stats.pending_frames,
+            stats.pending_records,
+            stats.pending_bytes,
+            stats.retained_bytes,
+            stats.resent_frames,
+            stats.resent_records,
+        )
 
     async def _spool_frames(self, frames: list[ForwardFrame]) -> bool:
         inputs = [
-            SpoolInput(frame.tag, frame.entries, frame.record_count, frame.line_bytes) for frame in frames
+            SpoolInput(
+                frame.tag,
+                frame.entries,
+                frame.record_count,
+                frame.line_bytes,
+                retry_key(frame),
+                frame.decoded,
+            )
+            for frame in frames
         ]
         return await self.writer.submit(inputs)
 

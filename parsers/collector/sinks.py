@@ -63,10 +63,15 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+def key_of(document: dict[str, Any]) -> tuple[str | None, str, int]:
+    """What the document's id is made of: (site, file_id, offset)."""
+    sms = document["sms"]
+    return sms["site"].get("code"), sms["log"]["file_id"], document["log"]["offset"]
+
+
 def id_of(document: dict[str, Any]) -> str:
     """The document's own id: (site, file_id, offset), as the store computes it."""
-    sms = document["sms"]
-    return document_id(sms["site"].get("code"), sms["log"]["file_id"], document["log"]["offset"])
+    return document_id(*key_of(document))
 
 
 def _site_of(document: dict[str, Any]) -> str | None:
@@ -74,17 +79,25 @@ def _site_of(document: dict[str, Any]) -> str | None:
 
 
 class NullSink:
-    """Keeps only the set of document ids: measures the collector without a store."""
+    """Keeps only the set of document identities: measures the collector without a store.
+
+    It keeps the (site, file_id, offset) keys rather than hashing each into its `_id`: the same
+    identity, without a hash per record in the measured path."""
 
     def __init__(self) -> None:
-        self.ids: set[str] = set()
+        self.keys: set[tuple[str | None, str, int]] = set()
         self.heartbeats: list[dict[str, Any]] = []
         self.dead: list[DeadRecord] = []
 
+    @property
+    def ids(self) -> set[str]:
+        """The `_id`s the store would give the documents kept."""
+        return {document_id(*key) for key in self.keys}
+
     def write(self, documents: list[dict[str, Any]]) -> SinkResult:
-        before = len(self.ids)
-        self.ids.update(id_of(document) for document in documents)
-        indexed = len(self.ids) - before
+        before = len(self.keys)
+        self.keys.update([key_of(document) for document in documents])
+        indexed = len(self.keys) - before
         return SinkResult(indexed=indexed, deduplicated=len(documents) - indexed)
 
     def write_heartbeats(self, heartbeats: list[dict[str, Any]]) -> None:

@@ -102,6 +102,12 @@ def gunzip_members(payload: bytes, max_bytes: int) -> bytes:
 
 
 LineStream = Callable[[str, dict[str, Any]], tuple[str, int] | None]
+# `[time, record]` entries (nil records left out) and whether every string in them was valid UTF-8
+# (then no record needs its strings repaired).
+Decoded = tuple[list[list[Any]], bool]
+
+# A larger frame's decoded records would cost several times its bytes while it waits for its commit.
+KEEP_DECODED_MAX_BYTES = 1_000_000
 
 
 @dataclass(slots=True)
@@ -115,6 +121,11 @@ class ForwardFrame:
     options: dict[str, Any] = field(default_factory=dict)
     # Bytes of one-line-per-record text per stream key, for senders whose records need re-framing.
     line_bytes: dict[str, int] = field(default_factory=dict)
+    # The sender's address, without the port: a re-sent frame comes on a new connection.
+    origin: str = ""
+    # The entries as validation decoded them (see `Decoded`), kept for PackedForward frames up to
+    # `KEEP_DECODED_MAX_BYTES` so that the pipeline need not decode them again.
+    decoded: Decoded | None = None
 
     @property
     def wants_ack(self) -> bool:
@@ -123,6 +134,10 @@ class ForwardFrame:
     @property
     def is_logs(self) -> bool:
         return self.options.get("fluent_signal", SIGNAL_LOGS) == SIGNAL_LOGS
+
+
+# Entry times that need no closer look (an EventTime is a float once decoded; a bool is not a time).
+_PLAIN_TIME_TYPES = (int, float)
 
 
 def _check_record(time_value: Any, record: Any) -> dict[str, Any] | None:
@@ -199,7 +214,10 @@ def decode_frame(
             raise MalformedFrame(f"unknown compression {compressed!r}")
         frame = ForwardFrame(tag, payload, 0, options=options)
         if frame.is_logs:
-            frame.record_count = _validate_packed(frame, payload, line_stream)
+            entries, valid_utf8 = _validate_packed(frame, payload, line_stream)
+            frame.record_count = len(entries)
+            if len(payload) <= KEEP_DECODED_MAX_BYTES:
+                frame.decoded = entries, valid_utf8
     else:  # Message mode
         if len(message) < 3:
             raise MalformedFrame("Message mode takes [tag, time, record, options]")
@@ -212,22 +230,38 @@ def decode_frame(
     frame.chunk = frame.options.get("chunk")
     if not frame.is_logs:
         # Metrics or traces from Fluent Bit: acknowledged (the sender must not retry) but not logs.
-        frame.entries, frame.record_count, frame.line_bytes = b"", 0, {}
+        frame.entries, frame.record_count, frame.line_bytes, frame.decoded = b"", 0, {}, None
     return frame
 
 
-def _validate_packed(frame: ForwardFrame, payload: bytes, line_stream: LineStream | None) -> int:
-    unpacker = new_unpacker(max(len(payload), 1))
-    unpacker.feed(payload)
-    count = 0
+def _validate_packed(frame: ForwardFrame, payload: bytes, line_stream: LineStream | None) -> Decoded:
+    """The entries of a PackedForward payload, each checked; raises `MalformedFrame`.
+
+    Decoded strictly first, like `decode_entries`: only a payload holding invalid UTF-8 is decoded
+    again keeping its bytes as surrogate escapes."""
+    unpacker = _strict_unpacker(payload)
+    valid_utf8 = True
+    kept: list[list[Any]] = []
     try:
-        for entry in unpacker:
-            if not isinstance(entry, list) or len(entry) != 2:
+        try:
+            entries = list(unpacker)
+        except UnicodeDecodeError:
+            valid_utf8 = False
+            unpacker = new_unpacker(max(len(payload), 1))
+            unpacker.feed(payload)
+            entries = list(unpacker)
+        for entry in entries:
+            if type(entry) is not list or len(entry) != 2:
                 raise MalformedFrame("a PackedForward entry must be [time, record]")
-            record = _check_record(entry[0], entry[1])
-            if record is not None:
+            time_value, record = entry
+            # The usual entry (a number or EventTime, then a map) passes without a call.
+            if type(record) is not dict or type(time_value) not in _PLAIN_TIME_TYPES:
+                record = _check_record(time_value, record)
+                if record is None:
+                    continue
+            if line_stream is not None:
                 _note_line(frame, line_stream, record)
-                count += 1
+            kept.append(entry)
     # TypeError: a map keyed by an array or map is valid msgpack but unhashable in Python.
     except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError) as exc:
         if isinstance(exc, MalformedFrame):
@@ -237,7 +271,27 @@ def _validate_packed(frame: ForwardFrame, payload: bytes, line_stream: LineStrea
         unpacker.read_bytes(1)  # raises while a value is incomplete
     except ValueError:
         raise MalformedFrame("entries end in a truncated msgpack value") from None
-    return count
+    return kept, valid_utf8
+
+
+def _strict_unpacker(entries: bytes) -> msgpack.Unpacker:
+    unpacker = msgpack.Unpacker(
+        raw=False, ext_hook=ext_hook, strict_map_key=False, max_buffer_size=max(len(entries), 1)
+    )
+    unpacker.feed(entries)
+    return unpacker
+
+
+def decode_entries(entries: bytes) -> Decoded:
+    """The `[time, record]` entries of a spooled blob (nil records skipped), and whether all their
+    strings were valid UTF-8, so that no record needs its strings repaired.
+
+    Strict decoding first: a well-formed sender's frame decodes once, at C speed. Only a frame
+    holding invalid UTF-8 is decoded again, keeping the bytes as surrogate escapes."""
+    try:
+        return [entry for entry in _strict_unpacker(entries) if entry[1] is not None], True
+    except UnicodeDecodeError:
+        return [list(entry) for entry in iter_entries(entries)], False
 
 
 def iter_entries(entries: bytes) -> Iterator[tuple[Any, dict[str, Any]]]:

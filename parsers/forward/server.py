@@ -3,7 +3,8 @@
 Each connection feeds a bounded streaming unpacker. All complete frames found in what was read
 are decoded, handed to the frame sink (the spool) as one batch, and reading pauses until the
 sink has committed them: memory per connection stays within about one frame plus one read, and
-the decoded batch is dropped before the next read. `{"ack": chunk}` is written only after the
+the decoded batch is dropped before the next read (the spool may keep the decoded records of small
+frames for the pipeline, within its own bound). `{"ack": chunk}` is written only after the
 commit, echoing the sender's `chunk` value. A malformed or oversized frame, a failed handshake
 or a full spool closes that connection alone, without an ack, with a logged reason and a counter;
 the sender keeps its data and retries.
@@ -127,6 +128,7 @@ class ForwardConnection(asyncio.Protocol):
         self.closed = False
         self.eof = False
         self.peer = "?"
+        self.peer_host = ""
 
     # -------------------------------------------------------------- lifecycle
 
@@ -136,6 +138,7 @@ class ForwardConnection(asyncio.Protocol):
         server = self.server
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.peer_host = str(peer[0]) if isinstance(peer, tuple) else self.peer
         if len(server.connections) >= server.limits.max_connections:
             server.metrics.connections_refused += 1
             log.warning("refusing %s: max_connections (%d) open", self.peer, server.limits.max_connections)
@@ -208,13 +211,13 @@ class ForwardConnection(asyncio.Protocol):
                     if not self._answer_ping(message):
                         return
                     continue
-                frames.append(
-                    decode_frame(
-                        message,
-                        max_decompressed_bytes=server.max_decompressed_bytes,
-                        line_stream=server.line_stream,
-                    )
+                frame = decode_frame(
+                    message,
+                    max_decompressed_bytes=server.max_decompressed_bytes,
+                    line_stream=server.line_stream,
                 )
+                frame.origin = self.peer_host
+                frames.append(frame)
         except MalformedFrame as exc:
             self._reject("frames_malformed", f"malformed frame: {exc}")
             return

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from parsers.spool import Spool, SpoolFormatError, SpoolInput, SpoolWriter
+from parsers.spool import DECODED_CACHE_RECORDS, Spool, SpoolFormatError, SpoolInput, SpoolWriter
 
 
 def frame(n: int, size: int = 10, **line_bytes: int) -> SpoolInput:
@@ -97,3 +97,42 @@ def test_writer_commits_queued_submissions_and_refuses_past_the_bound(tmp_path: 
     finally:
         writer.close()
     assert spool.stats().pending_frames == 3
+
+
+def keyed(n: int, key: bytes, **line_bytes: int) -> SpoolInput:
+    keyed_frame = frame(n, **line_bytes)
+    keyed_frame.retry_key = key
+    return keyed_frame
+
+
+def test_a_resent_frame_is_accepted_without_being_spooled_again_even_after_a_restart(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    assert spool.append([keyed(1, b"k1", a=5)]) == [1]
+    assert spool.append([keyed(1, b"k1", a=5), keyed(2, b"k2", a=4)]) == [2]
+    spool.close()
+    reopened = open_spool(tmp_path)
+    assert reopened.append([keyed(1, b"k1", a=5)]) == []
+    stats = reopened.stats()
+    assert (stats.pending_frames, stats.resent_frames, stats.resent_records) == (2, 1, 1)
+    # The re-sent frame took no stream positions: the next line still starts where frame 2 ended.
+    reopened.append([frame(3, a=1)])
+    assert [f.line_starts for f in reopened.read_after(0, 100)] == [{"a": 0}, {"a": 5}, {"a": 9}]
+
+
+def test_retry_keys_are_forgotten_past_the_window(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.sqlite3", max_bytes=1000, retain_bytes=0, retry_window_frames=2)
+    spool.append([keyed(1, b"k1"), keyed(2, b"k2"), keyed(3, b"k3")])
+    assert spool.append([keyed(3, b"k3"), keyed(2, b"k2")]) == []
+    assert spool.append([keyed(1, b"k1")]) == [4]
+
+
+def test_decoded_entries_are_handed_to_the_reader_in_memory_within_the_cache_bound(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    within, beyond = frame(1), frame(2)
+    within.decoded = ([[1, {"log": "x"}]] * (DECODED_CACHE_RECORDS - 1), True)
+    beyond.decoded = ([[1, {"log": "y"}]] * 2, True)
+    spool.append([within, beyond])
+    first, second = spool.read_after(0, 10 * DECODED_CACHE_RECORDS)
+    assert first.decoded is within.decoded
+    assert second.decoded is None  # past the bound: the reader decodes the stored bytes
+    assert spool.read_after(0, 10 * DECODED_CACHE_RECORDS)[0].decoded is None  # handed over once

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -171,19 +172,22 @@ def test_bad_records_are_dead_lettered_and_the_stream_goes_on(tmp_path: Path) ->
     assert pipeline.metrics.records_dead_lettered == 2
 
 
-def test_heartbeats_become_heartbeat_documents(tmp_path: Path) -> None:
-    spool, sink = open_spool(tmp_path), NullSink()
-    beat = {
+def heartbeat(offset: int = 10) -> dict[str, Any]:
+    return {
         "type": "heartbeat",
         "site": "S01",
         "host": "SECSRV01",
         "shipper_version": "0.1.0",
-        "files": [{"path": "C:/SMS_BOOTSTRAP.log", "file_id": "fid1", "size": 10, "offset": 10}],
+        "files": [{"path": "C:/SMS_BOOTSTRAP.log", "file_id": "fid1", "size": offset, "offset": offset}],
         "queue_bytes": 0,
         "queue_records": 0,
         "heartbeat_s": 30,
     }
-    spool_frame(spool, "bootwatch.heartbeat", [beat])
+
+
+def test_heartbeats_become_heartbeat_documents(tmp_path: Path) -> None:
+    spool, sink = open_spool(tmp_path), NullSink()
+    spool_frame(spool, "bootwatch.heartbeat", [heartbeat()])
     pipeline = new_pipeline(spool, sink)
     run_until(pipeline, lambda: len(sink.heartbeats) == 1)
     document = HeartbeatDocument.model_validate(sink.heartbeats[0])
@@ -227,3 +231,52 @@ def test_the_parser_look_ahead_is_released_within_its_bound_on_a_busy_stream(tmp
     run_until(pipeline, lambda: len(sink.ids) == 10, timeout_s=5)
     assert time.monotonic() - started < 2.0
     assert spool.drained_seq == 1
+
+
+class TimedSink(NullSink):
+    """A store taking `write_s` per write (heartbeats are written without any hold-back of the
+    parser, so each frame's heartbeat is ready at once); notes when each write started and its size."""
+
+    def __init__(self, write_s: float) -> None:
+        super().__init__()
+        self.write_s = write_s
+        self.writes: list[tuple[float, int]] = []
+
+    def write_heartbeats(self, heartbeats: list[dict[str, Any]]) -> None:
+        self.writes.append((time.monotonic(), len(heartbeats)))
+        time.sleep(self.write_s)
+        super().write_heartbeats(heartbeats)
+
+
+def spool_beats_while_running(pipeline: Pipeline, spool: Spool, count: int, every_s: float) -> None:
+    """Run the pipeline while `count` one-heartbeat frames arrive `every_s` apart; until all are written."""
+    thread = threading.Thread(target=pipeline.run, daemon=True)
+    thread.start()
+    try:
+        for n in range(count):
+            spool_frame(spool, "bootwatch.heartbeat", [heartbeat(n)])
+            pipeline.wake.set()
+            time.sleep(every_s)
+        deadline = time.monotonic() + 5
+        while len(pipeline.sink.heartbeats) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        pipeline.stop()
+        thread.join(5)
+
+
+def test_records_arriving_while_the_store_is_busy_go_out_in_one_later_write(tmp_path: Path) -> None:
+    spool, sink = open_spool(tmp_path), TimedSink(write_s=0.6)
+    spool_beats_while_running(new_pipeline(spool, sink), spool, count=6, every_s=0.05)
+    assert [beat["files"][0]["offset"] for beat in sink.heartbeats] == list(range(6))
+    # The first frame goes out at once; all those arriving during that write go out in the next one.
+    assert len(sink.writes) == 2
+
+
+def test_writes_to_the_store_are_spaced_by_the_store_interval(tmp_path: Path) -> None:
+    spool, sink = open_spool(tmp_path), TimedSink(write_s=0.0)
+    spool_beats_while_running(new_pipeline(spool, sink, store_interval_s=0.3), spool, count=4, every_s=0.1)
+    assert sum(size for _started, size in sink.writes) == 4
+    starts = [started for started, _size in sink.writes]
+    assert len(starts) < 4
+    assert all(later - earlier >= 0.29 for earlier, later in itertools.pairwise(starts))

@@ -237,3 +237,53 @@ def test_a_state_dir_that_cannot_hold_the_spool_is_a_config_error(tmp_path: Path
     config = CollectorConfig.model_validate({"state_dir": str(blocker / "state")})
     with pytest.raises(ConfigError, match=r"key 'state_dir'.*choose a writable folder"):
         Collector(config, NullSink(), rules=None, replay_retained=False)
+
+
+def test_a_frame_resent_after_a_lost_ack_is_acked_and_indexed_once_even_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    lines = ["plain line one of the setup log", "plain line two", "plain line three"]
+    frame = fluent_bit_frame(lines, "5d41402abc4b2a76b9719d911017c592")
+
+    def send(port: int, *, read_ack: bool) -> object:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(frame)
+            if not read_ack:
+                return None  # the connection drops: the sender never sees the ack
+            unpacker = msgpack.Unpacker(raw=False)
+            while (ack := next(unpacker, None)) is None:
+                unpacker.feed(sock.recv(1024))
+            return ack
+
+    async def settle(collector: Collector, sink: NullSink, records: int) -> None:
+        """Until `records` documents are in the sink and the spool is drained."""
+        for _ in range(100):
+            stats = collector.spool.stats()
+            if len(sink.keys) >= records and stats.drained_seq == stats.last_seq:
+                return
+            await asyncio.sleep(0.05)
+
+    async def lifetime(attempts: list[bool]) -> tuple[list[object], set[tuple[object, ...]], tuple[int, ...]]:
+        sink = NullSink()
+        collector = Collector(config_for(tmp_path), sink, rules=None, replay_retained=True)
+        await collector.start()
+        try:
+            acks = []
+            for read_ack in attempts:
+                acks.append(await asyncio.to_thread(send, collector.port, read_ack=read_ack))
+                # Committed whether or not its ack was read: the next attempt is a re-send.
+                await settle(collector, sink, len(lines))
+            stats = collector.spool.stats()
+            return acks, set(sink.keys), (stats.last_seq, stats.resent_frames, stats.resent_records)
+        finally:
+            await collector.stop()
+
+    acks, keys, numbers = asyncio.run(lifetime([False, True]))
+    assert acks == [None, {"ack": "5d41402abc4b2a76b9719d911017c592"}]
+    assert len(keys) == len(lines)
+    assert numbers == (1, 1, 3)
+    # A collector restarted on the same spool still knows the frame (it was killed before the ack).
+    acks, replayed_keys, numbers = asyncio.run(lifetime([True]))
+    assert acks == [{"ack": "5d41402abc4b2a76b9719d911017c592"}]
+    assert replayed_keys == keys
+    assert numbers == (1, 1, 3)

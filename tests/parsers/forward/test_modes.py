@@ -10,6 +10,7 @@ import pytest
 
 from parsers.forward.modes import (
     MalformedFrame,
+    decode_entries,
     decode_frame,
     entry_time,
     gunzip_members,
@@ -166,3 +167,14 @@ def test_pack_event_time_round_trips_through_the_decoder() -> None:
         1700000000,
         250_000_000,
     )
+
+
+def test_packed_forward_keeps_its_validated_entries_and_says_when_text_is_not_utf8() -> None:
+    clean = packed([[1, {"log": "café"}], [2, None], [3, {"log": "b"}]])
+    frame = decode_frame(roundtrip(["app", clean]), max_decompressed_bytes=LIMIT)
+    assert frame.decoded == ([[1, {"log": "café"}], [3, {"log": "b"}]], True)
+    # Windows-1252 bytes in a msgpack string, as a cp1252 log line arrives from Fluent Bit.
+    raw = b"\x92\x01\x81\xa3log\xa4caf\xe9"
+    frame = decode_frame(roundtrip(["app", raw]), max_decompressed_bytes=LIMIT)
+    assert frame.decoded == ([[1, {"log": "caf\udce9"}]], False)
+    assert decode_entries(raw) == frame.decoded
