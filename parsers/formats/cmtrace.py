@@ -72,7 +72,8 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
     level = _LEVELS.get(attributes.get("type", "").strip()) or infer_level(message)
     record = ParsedRecord(NAME, message, level, attributes.get("component") or None,
                           _thread(attributes.get("thread")))
-    return _read_timestamp(attributes.get("time"), attributes.get("date"), context, record)
+    _read_timestamp(attributes.get("time"), attributes.get("date"), context, record)
+    return record
 
 
 def _standard_record(text: str, close: int, groups: tuple[str, ...], context: FormatContext) -> ParsedRecord:
@@ -87,7 +88,10 @@ def _standard_record(text: str, close: int, groups: tuple[str, ...], context: Fo
     seconds = seconds_text(second, fraction)
     if minute is None or seconds is None:
         return record
-    return record._replace(minute=minute, seconds=seconds, bias=_bias(offset, context))
+    record.minute, record.seconds = minute, seconds
+    if offset is not None:
+        record.bias = -int(offset) if context.east_positive_offsets else int(offset)
+    return record
 
 
 def _thread(value: str | None) -> int | None:
@@ -102,25 +106,21 @@ def _thread(value: str | None) -> int | None:
 
 
 def _read_timestamp(time_text: str | None, date_text: str | None, context: FormatContext,
-                    record: ParsedRecord) -> ParsedRecord:
-    """The record with its local time and bias from the `time` and `date` attributes, if they are one."""
+                    record: ParsedRecord) -> None:
     if time_text is None or date_text is None:
-        return record
+        return
     time_match = _TIME.match(time_text)
     if time_match is None:
-        return record
+        return
     minute = _minute(date_text, time_match)
     seconds = seconds_text(time_match.group("second"), time_match.group("fraction"))
     if minute is None or seconds is None:
-        return record
-    return record._replace(minute=minute, seconds=seconds, bias=_bias(time_match.group("offset"), context))
-
-
-def _bias(offset: str | None, context: FormatContext) -> int | None:
-    """Bias rule (UTC = local + bias) unless this source is known to write east-positive offsets."""
-    if offset is None:
-        return None
-    return -int(offset) if context.east_positive_offsets else int(offset)
+        return
+    record.minute, record.seconds = minute, seconds
+    offset = time_match.group("offset")
+    if offset is not None:
+        # Bias rule (UTC = local + bias) unless this source is known to write east-positive offsets.
+        record.bias = -int(offset) if context.east_positive_offsets else int(offset)
 
 
 def _minute(date_text: str, time_match: re.Match[str]) -> LocalMinute | None:

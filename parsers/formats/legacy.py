@@ -37,25 +37,23 @@ _TRAILER = re.compile(
     r":(?P<second>\d{1,2})(?:\.(?P<fraction>\d{1,7}))?(?P<bias>[+-]\d{1,4})?\s*|(?P<other_time>[^>]*))>"
     r"<thread=(?:(?P<thread>\d+) \(0x[0-9A-Fa-f]+\)|(?P<other_thread>[^>]*))>\s*\Z"
 )
-# The shapes nearly every line has, each read in one match; any other line takes `_TRAILER`. Each
-# accepts only trailers the full grammar reads to the same record.
+# The shapes nearly every line has, read in one match and one `groups()` call; any other line takes
+# `_TRAILER`. Each branch accepts only trailers the full grammar reads to the same record.
 # C, padded with milliseconds, decimal thread with its hex echo:
 #   Ready  $$<SMS_HIERARCHY_MANAGER><07-26-2016 17:09:27.113+300><thread=4840 (0x12E8)>
-_COMMON_C = re.compile(
-    r"\$\$<([^>]*)><(\d\d-\d\d-\d{4} \d\d:\d\d):([0-5]\d\.\d{3})([+-]\d{1,4})?"
-    r"><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)>\s*\Z"
-)
 # B with milliseconds, with or without a zone name:
 #   Started  $$<SMS_BOOTSTRAP><Fri Jul 26 9:05:01.234 2002 Pacific Daylight Time><thread=345 (0x159)>
-_COMMON_B = re.compile(
-    r"\$\$<([^>]*)><[A-Z][a-z]{2} ([A-Z][a-z]{2} +\d{1,2} \d{1,2}:\d\d):([0-5]\d\.\d{3}) (\d{4})"
-    r"(?: ([A-Za-z][^<>~]*))?><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)>\s*\Z"
-)
 # A (SMS 1.x), hex thread:
 #   ~Found ready instruction file  $$<SMS_DESPOOLER><Wed May 21 17:09:27 1997~><thread=DB>
-_COMMON_A = re.compile(
-    r"\$\$<([^>]*)><[A-Z][a-z]{2} ([A-Z][a-z]{2} +[0-9]{1,2} [0-9]{1,2}:[0-9]{2}):([0-5][0-9]) ([0-9]{4})~?"
-    r"><thread=([0-9A-Fa-f]{1,8})>\s*\Z"
+_COMMON_TRAILER = re.compile(
+    r"\$\$<([^>]*)><(?:"
+    r"((\d\d)-(\d\d)-(\d{4}) (\d\d):(\d\d)):([0-5]\d\.\d{3})([+-]\d{1,4})?"
+    r"><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)"
+    r"|[A-Z][a-z]{2} ([A-Z][a-z]{2} +\d{1,2} \d{1,2}:\d\d):([0-5]\d\.\d{3}) (\d{4})(?: ([A-Za-z][^<>~]*))?"
+    r"><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)"
+    r"|[A-Z][a-z]{2} ([A-Z][a-z]{2} +[0-9]{1,2} [0-9]{1,2}:[0-9]{2}):([0-5][0-9]) ([0-9]{4})~?"
+    r"><thread=([0-9A-Fa-f]{1,8})"
+    r")>\s*\Z"
 )
 # Layout A: Wed May 21 17:09:27 1997~
 # Layout B: Fri Jul 26 9:05:01.234 2002 Pacific Daylight Time   (or no zone, maybe a trailing space)
@@ -83,34 +81,29 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
     start = text.rfind(_TRAILER_MARK)
     if start < 0:
         return None
-    common = _COMMON_C.match(text, start)
+    common = _COMMON_TRAILER.match(text, start)
     if common is not None:
-        component, minute_text, seconds, bias, thread_text = common.groups()
-        minute = _minutes_c.get(minute_text, UNSEEN)
-        if minute is UNSEEN:
-            minute = _minutes_c.remember(minute_text, _padded_c_minute(minute_text))
-        bias_minutes, zone, thread = int(bias) if bias else None, None, int(thread_text)
-    else:
-        common = _COMMON_B.match(text, start)
-        if common is not None:
-            component, minute_text, seconds, year, zone, thread_text = common.groups()
-            minute = _cached_ab_minute(minute_text, year)
-            zone = zone.rstrip() or None if zone else None
-            thread = int(thread_text)
+        (component, minute_text, month, day, year, hour, minute_of_hour, seconds, bias, thread_c, minute_b,
+         seconds_b, year_b, zone_name, thread_b, minute_a, second_a, year_a, thread_a) = common.groups()
+        zone = None
+        if minute_text is not None:
+            minute = _minutes_c.numeric(minute_text, year, month, day, hour, minute_of_hour)
+            thread = int(thread_c)
+            bias_minutes = int(bias) if bias else None
+        elif minute_b is not None:
+            minute = _cached_ab_minute(minute_b, year_b)
+            seconds, thread, bias_minutes = seconds_b, int(thread_b), None
+            zone = zone_name.rstrip() or None if zone_name else None
         else:
-            common = _COMMON_A.match(text, start)
-            if common is None:
-                return _parse_any_trailer(text, start)
-            component, minute_text, second, year, thread_text = common.groups()
-            minute = _cached_ab_minute(minute_text, year)
-            seconds, zone, thread = second + ".000", None, int(thread_text, 16)
-        bias_minutes = None
-    if minute is None:
-        return _parse_any_trailer(text, start)
-    before_trailer = text[:start]
-    message, level = _messages.get(before_trailer) or _message_and_level(before_trailer)
-    return ParsedRecord(NAME, message, level, component or None, thread if thread <= _MAX_THREAD else None,
-                        minute, seconds, bias_minutes, zone)
+            minute = _cached_ab_minute(minute_a, year_a)
+            seconds, thread, bias_minutes = second_a + ".000", int(thread_a, 16), None
+        if minute is not None:
+            before_trailer = text[:start]
+            message, level = _messages.get(before_trailer) or _message_and_level(before_trailer)
+            return ParsedRecord(NAME, message, level, component or None,
+                                thread if thread <= _MAX_THREAD else None, minute, seconds, bias_minutes,
+                                zone)
+    return _parse_any_trailer(text, start)
 
 
 def _message_and_level(before_trailer: str) -> tuple[str, str]:
@@ -120,12 +113,6 @@ def _message_and_level(before_trailer: str) -> tuple[str, str]:
     if "~" in message:
         message = clean_tildes(message)
     return _messages.remember(before_trailer, (message, infer_level(message)))
-
-
-def _padded_c_minute(minute_text: str) -> LocalMinute | None:
-    """`07-26-2016 17:09` -> the minute tuple, None when not a real minute."""
-    return valid_minute(int(minute_text[6:10]), int(minute_text[:2]), int(minute_text[3:5]),
-                        int(minute_text[11:13]), int(minute_text[14:16]))
 
 
 def _cached_ab_minute(minute_text: str, year: str) -> LocalMinute | None:
@@ -139,7 +126,7 @@ def _cached_ab_minute(minute_text: str, year: str) -> LocalMinute | None:
 def _ab_minute(minute_text: str, year: str) -> LocalMinute | None:
     """`Jul 26 9:05` + `2002` -> the minute tuple, None when not a real minute.
 
-    `minute_text` is a minute group of `_COMMON_B`, `_COMMON_A` or `_LAYOUT_AB` (month letters, blanks,
+    `minute_text` is a minute group of `_COMMON_TRAILER` or `_LAYOUT_AB` (month letters, blanks,
     day digits, a blank, hour digits, `:`, minute digits), so splitting it cannot fail.
     """
     month_name, day, hour_and_minute = minute_text.split()
@@ -168,12 +155,15 @@ def _parse_any_trailer(text: str, start: int) -> ParsedRecord | None:
         message = clean_tildes(message)
     record = ParsedRecord(NAME, message, infer_level(message), component or None, thread)
     if minute_text is None:
-        return _read_layout_ab(other_time, record)
+        _read_layout_ab(other_time, record)
+        return record
     minute = _minutes_c.numeric(minute_text, year, month, day, hour, minute_of_hour)
     seconds = seconds_text(second_text, fraction)
-    if minute is None or seconds is None:
-        return record
-    return record._replace(minute=minute, seconds=seconds, bias=None if bias is None else int(bias))
+    if minute is not None and seconds is not None:
+        record.minute, record.seconds = minute, seconds
+        if bias is not None:
+            record.bias = int(bias)
+    return record
 
 
 def clean_tildes(message: str) -> str:
@@ -194,13 +184,16 @@ def parse_thread(value: str) -> int | None:
     return number if number <= _MAX_THREAD else None
 
 
-def _read_layout_ab(stamp: str, record: ParsedRecord) -> ParsedRecord:
-    """The record with its local time and zone name from a layout A or B timestamp, if it is one."""
+def _read_layout_ab(stamp: str, record: ParsedRecord) -> None:
+    """Fill the record's local time and zone name from a layout A or B timestamp, if it is one."""
     layout_ab = _LAYOUT_AB.match(stamp)
     if layout_ab is None:
-        return record
+        return
     minute = _cached_ab_minute(*layout_ab.group("minute", "year"))
     seconds = seconds_text(layout_ab.group("second"), layout_ab.group("fraction"))
     if minute is None or seconds is None:
-        return record
-    return record._replace(minute=minute, seconds=seconds, zone_name=layout_ab.group("zone").strip() or None)
+        return
+    record.minute, record.seconds = minute, seconds
+    zone = layout_ab.group("zone").strip()
+    if zone:
+        record.zone_name = zone

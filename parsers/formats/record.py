@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Generic, NamedTuple, TypeVar
+from typing import Generic, TypeVar
 
 # Local minute of a record: (year, month, day, hour, minute). Shared tuples, cached per minute text
 # by the formats, so the clock recognises "same minute as the previous record" by identity.
@@ -41,7 +41,8 @@ class FormatContext:
 DEFAULT_CONTEXT = FormatContext()
 
 
-class ParsedRecord(NamedTuple):
+@dataclass(slots=True)
+class ParsedRecord:
     """One record as a format read it: message, metadata and the local time with its zone clue.
 
     `bias`: minutes with UTC = local + bias (already in that convention whatever the source wrote).
@@ -49,7 +50,6 @@ class ParsedRecord(NamedTuple):
     Neither: the record carries no zone; the stream's host zone applies.
     `minute is None`: the record has no usable time (plain lines, a garbled trailer).
     `seconds`: seconds and milliseconds of the minute, exactly as `@timestamp` ends: "SS.mmm".
-    A tuple: one is made per record, and a tuple is the cheapest object to make.
     """
 
     format: str

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 
-from parsers.formats.record import UNSEEN, BoundedCache
-
 # ERROR - Setup failed, Win32 error = 5          -> error
 # WARNING - Failed to connect, retrying          -> warning (the prefix wins over "Failed")
 # ~#$#$#$#$#$ ERROR: Bootstrap could not start   -> error
@@ -20,19 +18,8 @@ _EXPLICIT_PREFIX = re.compile(
 )
 
 
-# The same messages come back line after line: each is judged once.
-_levels: BoundedCache[str] = BoundedCache()
-
-
 def infer_level(message: str) -> str:
     """`error`, `warning` or `info` for a message that carries no severity field."""
-    level = _levels.get(message, UNSEEN)
-    if level is UNSEEN:
-        return _levels.remember(message, _judge(message))
-    return level  # type: ignore[return-value]
-
-
-def _judge(message: str) -> str:
     # Substring tests on the lower-cased text first: most messages are plain info and cost no regex.
     lowered = message.lower()
     has_error = "err" in lowered and ("error" in lowered or "err>" in lowered)

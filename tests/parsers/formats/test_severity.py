@@ -20,11 +20,3 @@ from parsers.formats.severity import infer_level
 ])
 def test_level(message: str, level: str) -> None:
     assert infer_level(message) == level
-
-
-def test_a_message_judged_again_gets_the_same_level() -> None:
-    # Levels are remembered per message text; asking twice (and after other messages) must agree.
-    messages = ["Setup failed", "WARNING - Failed to connect, retrying", "Sender failover to address 2"]
-    first = [infer_level(message) for message in messages]
-    assert first == ["error", "warning", "info"]
-    assert [infer_level(message) for message in reversed(messages)] == list(reversed(first))
