@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,7 +41,7 @@ from parsers.lifecycle.rules import Rules
 from parsers.parse import StreamParser
 from parsers.schema import HeartbeatDocument
 from parsers.spool import Spool, SpooledFrame
-from shippers.framing import RecordFramer
+from shippers.framing import CP1252, FramedRecord, RecordFramer
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ class _Stream:
     held_since: int | None = None
     # When the parser's look-ahead started holding records (monotonic); None = holds none.
     lookahead_since: float | None = None
+    # Offsets of lines not yet framed whose bytes are not UTF-8: the framer reads their records as
+    # Windows-1252, which `sms.log.encoding` must say.
+    cp1252_lines: deque[int] = field(default_factory=deque)
 
 
 @dataclass(slots=True)
@@ -344,13 +348,22 @@ class Pipeline:
             if stream.framer is not None:
                 self._push_framed(stream, stream.framer.flush(), batch)
             stream.framer = RecordFramer(encoding="utf-8", start_offset=offset)
+        if not text.isascii() and not _is_utf8(text):
+            stream.cp1252_lines.append(offset)
         self._push_framed(stream, stream.framer.feed(text.encode("utf-8", "surrogateescape") + b"\n"), batch)
         stream.expected_offset = offset + size
         return stream
 
-    def _push_framed(self, stream: _Stream, records: Iterable[Any], batch: _Batch) -> None:
+    def _push_framed(self, stream: _Stream, records: Iterable[FramedRecord], batch: _Batch) -> None:
+        fallback = stream.cp1252_lines
         for framed in records:
-            batch.documents.extend(stream.parser.push(framed))
+            encoding = None
+            if fallback:
+                while fallback and fallback[0] < framed.offset:
+                    fallback.popleft()
+                if fallback and fallback[0] < framed.offset + framed.length:
+                    encoding = CP1252
+            batch.documents.extend(stream.parser.push_text(framed.text, framed.offset, encoding))
 
     @staticmethod
     def _note_held(stream: _Stream, seq: int, now: float) -> None:
@@ -440,3 +453,12 @@ def heartbeat_document(record: dict[str, Any], tag: str, received_at: float) -> 
     fields["@timestamp"] = datetime.fromtimestamp(received_at, UTC)
     model = HeartbeatDocument.model_validate(fields)
     return model.model_dump(mode="json", by_alias=True)
+
+
+def _is_utf8(text: str) -> bool:
+    """False when the sender's bytes were not UTF-8 (the unpacker kept them as surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

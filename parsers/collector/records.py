@@ -17,6 +17,7 @@ from shippers.framing import decode_text
 TAG_PREFIX = "bootwatch."
 HEARTBEAT_TAG = "bootwatch.heartbeat"
 _KEY_SEPARATOR = "\x1f"
+_BOM = "\ufeff"
 
 
 def repaired(value: Any) -> Any:
@@ -64,11 +65,18 @@ def site_of(tag: str, record: dict[str, Any]) -> str | None:
 
 
 def line_text(record: dict[str, Any]) -> str | None:
-    """The physical line a line-per-record sender put in `log` (Fluent Bit tail) or `message`."""
+    """The physical line a line-per-record sender put in `log` (Fluent Bit tail) or `message`.
+
+    A leading byte-order mark is dropped: it marks the first line of a file written with one and
+    is not text (the framer would drop it only if that line came first, and after a sender's
+    restart it can come after later lines).
+    """
     text = record.get("log")
     if not isinstance(text, str):
         text = record.get("message")
-    return text if isinstance(text, str) else None
+    if not isinstance(text, str):
+        return None
+    return text[1:] if text.startswith(_BOM) else text
 
 
 def _text_field(record: dict[str, Any], key: str) -> str:

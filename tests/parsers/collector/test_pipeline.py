@@ -135,6 +135,29 @@ def test_lines_of_a_multiline_cmtrace_record_sent_one_per_record_become_one_docu
     assert second["message"] == "plain line"
 
 
+def test_a_line_senders_windows_1252_line_says_so_and_a_late_byte_order_mark_is_no_text(
+    tmp_path: Path,
+) -> None:
+    spool, sink = open_spool(tmp_path), NullSink()
+    origin = {"site": "S02", "host": "SECSRV02", "path": "C:/SMS/sitecomp.log"}
+    # After a sender restarts, a file's first line (with its UTF-8 byte-order mark) can arrive after
+    # a later line; and a cp1252 line reaches the unpacker as surrogate escapes ("\udce9" = 0xE9).
+    spool_frame(spool, "fluentbit", [{"log": "Second line, caf\udce9 ready", **origin}])
+    spool_frame(spool, "fluentbit", [{"log": "\ufeffFirst line of the file", **origin},
+                                     {"log": "Third line, café in UTF-8", **origin}])
+    documents: list[dict[str, Any]] = []
+    original_write = sink.write
+    sink.write = lambda batch: (documents.extend(batch), original_write(batch))[1]  # type: ignore[method-assign]
+    run_until(new_pipeline(spool, sink), lambda: len(documents) == 3)
+    by_message = {document["message"]: document for document in documents}
+    assert set(by_message) == {
+        "Second line, café ready", "First line of the file", "Third line, café in UTF-8",
+    }
+    assert by_message["Second line, café ready"]["sms"]["log"]["encoding"] == "cp1252"
+    assert by_message["First line of the file"]["event"]["original"] == "First line of the file"
+    assert by_message["Third line, café in UTF-8"]["sms"]["log"]["encoding"] == "utf-8"
+
+
 def test_a_restart_replays_from_the_cursor_and_yields_the_same_ids(tmp_path: Path) -> None:
     spool = open_spool(tmp_path)
     origin = {"site": "S03", "host": "H", "path": "C:/x.log"}
