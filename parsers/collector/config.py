@@ -131,7 +131,10 @@ class SpoolConfig(Section):
 
 
 class PipelineConfig(Section):
-    batch_records: int = Field(1000, ge=1, description="Records read from the spool per indexing batch")
+    # A store pays far more per bulk request than per document (the embedded engine also makes each
+    # request searchable): 5,000 kept up with plain `helpers.bulk` in bench/pipeline_throughput.py,
+    # 1,000 did not.
+    batch_records: int = Field(5000, ge=1, description="Records read from the spool per indexing batch")
     store_interval_s: float = Field(
         1.0,
         ge=0,
