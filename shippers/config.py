@@ -5,8 +5,9 @@ explains them for people). A missing required key, an unknown key or a value of 
 raises `ConfigError` with one line naming the key and the fix; `bootwatch ship` turns it into
 exit code 2.
 
-The shared key can come from the environment (`auth.shared_key_env`) or a file (`auth.shared_key_file`)
-instead of the TOML file, the same keys as the collector's `[security]`. A config file that holds a
+The shared key and the password can come from the environment (`auth.shared_key_env`,
+`auth.password_env`) or a file (`auth.shared_key_file`, `auth.password_file`) instead of the TOML
+file, the same keys as the collector's `[security]`. A config file that holds a
 secret and is readable by its group or everyone is warned about (POSIX; on Windows the ACL decides),
 with the fix; the shipper still starts. This mirrors `parsers/secret_config.py`, which the shipper
 cannot import.
@@ -100,6 +101,9 @@ class AuthConfig:
         "File holding the shared key, instead of shared_key"))
     username: str = field(default="", metadata=_help("User name, when the collector checks users"))
     password: str = field(default="", metadata=_help("Password of username"))
+    password_env: str = field(default="", metadata=_help(
+        "Environment variable holding the password, instead of password"))
+    password_file: str = field(default="", metadata=_help("File holding the password, instead of password"))
 
 
 @dataclass(frozen=True)
@@ -241,28 +245,32 @@ def _validate(config: ShipperConfig) -> None:
         raise ConfigError(f"set only one of {', '.join(key_sources)}: they are three ways to give one key")
     if config.auth.username and not key_sources:
         raise ConfigError("auth.username needs auth.shared_key: set the collector's shared key too")
+    password_sources = [f"auth.{name}" for name in ("password", "password_env", "password_file")
+                        if getattr(config.auth, name)]
+    if len(password_sources) > 1:
+        raise ConfigError(f"set only one of {', '.join(password_sources)}: they are three ways to give "
+                          f"one password")
 
 
-def _read_shared_key(auth: AuthConfig) -> str:
-    """The key `shared_key_env` or `shared_key_file` gives, else `shared_key` itself."""
-    if auth.shared_key_env:
-        value = os.environ.get(auth.shared_key_env, "")
-        if not value:
-            raise ConfigError(f"auth.shared_key_env names the environment variable {auth.shared_key_env}, "
-                              f"which is not set or empty: set it, or point auth.shared_key_file at a file "
-                              f"holding the key")
-        return value
-    if auth.shared_key_file:
+def _read_secret(key: str, value: str, env_name: str, file_path: str) -> str:
+    """The secret `auth.<key>_env` or `auth.<key>_file` gives, else `value` (`auth.<key>`) itself."""
+    if env_name:
+        from_env = os.environ.get(env_name, "")
+        if not from_env:
+            raise ConfigError(f"auth.{key}_env names the environment variable {env_name}, which is not set "
+                              f"or empty: set it, or point auth.{key}_file at a file holding the {key}")
+        return from_env
+    if file_path:
         try:
-            value = Path(auth.shared_key_file).read_text(encoding="utf-8").strip()
+            from_file = Path(file_path).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"auth.shared_key_file: cannot read {auth.shared_key_file} ({exc.strerror}): "
-                              f"create it with the key, readable by this service's user only") from None
-        if not value:
-            raise ConfigError(f"auth.shared_key_file: {auth.shared_key_file} is empty: write the key into it")
-        warn_if_readable_by_others(Path(auth.shared_key_file), ["auth.shared_key_file"])
-        return value
-    return auth.shared_key
+            raise ConfigError(f"auth.{key}_file: cannot read {file_path} ({exc.strerror}): create it "
+                              f"with the {key}, readable by this service's user only") from None
+        if not from_file:
+            raise ConfigError(f"auth.{key}_file: {file_path} is empty: write the {key} into it")
+        warn_if_readable_by_others(Path(file_path), [f"auth.{key}_file"])
+        return from_file
+    return value
 
 
 _SECRET_KEYS = ("shared_key", "password")
@@ -298,15 +306,18 @@ def _parse_toml(text: str, source: str) -> dict[str, Any]:
 
 
 def parse_config(text: str, source: str = "config") -> ShipperConfig:
-    """Validate TOML text into a ShipperConfig, shared key resolved; ConfigError names the offending key."""
+    """Validate TOML text into a ShipperConfig, secrets resolved; ConfigError names the offending key."""
     return _config_from_table(_parse_toml(text, source))
 
 
 def _config_from_table(table: dict[str, Any]) -> ShipperConfig:
     config: ShipperConfig = _build(ShipperConfig, table, "")
     _validate(config)
-    shared_key = _read_shared_key(config.auth)
-    return dataclasses.replace(config, auth=dataclasses.replace(config.auth, shared_key=shared_key))
+    auth = config.auth
+    shared_key = _read_secret("shared_key", auth.shared_key, auth.shared_key_env, auth.shared_key_file)
+    password = _read_secret("password", auth.password, auth.password_env, auth.password_file)
+    resolved = dataclasses.replace(auth, shared_key=shared_key, password=password)
+    return dataclasses.replace(config, auth=resolved)
 
 
 def load_config(path: str | os.PathLike[str]) -> ShipperConfig:

@@ -2,9 +2,9 @@
 
 Unknown keys are rejected and every size or duration carries its unit in its name, so a typo or
 a wrong unit is caught at start instead of silently falling back to a default. Validation is
-pure; `build_config` then reads the shared key from `shared_key_env` / `shared_key_file` when one is
-set, and `load_config` does the file I/O (warning when the file holds secrets others can read) and
-turns the first problem into one line naming the key.
+pure; `build_config` then reads the shared key and the users' passwords from their `_env` / `_file`
+forms where those are set, and `load_config` does the file I/O (warning when the file holds secrets
+others can read) and turns the first problem into one line naming the key.
 """
 
 from __future__ import annotations
@@ -49,7 +49,21 @@ def parse_host_port(value: str, default_port: int = DEFAULT_PORT) -> tuple[str, 
 
 class UserCredential(Section):
     username: str = Field(min_length=1, description="User name a sender gives in its PING")
-    password: str = Field(min_length=1, description="That user's password")
+    password: str | None = Field(None, min_length=1, description="That user's password")
+    password_env: str | None = Field(
+        None, min_length=1, description="Environment variable holding the password, instead of password"
+    )
+    password_file: Path | None = Field(None, description="File holding the password, instead of password")
+
+    @model_validator(mode="after")
+    def one_password_source(self) -> UserCredential:
+        given = [name for name in _PASSWORD_SOURCES if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give user {self.username!r} exactly one of {', '.join(_PASSWORD_SOURCES)}")
+        return self
+
+
+_PASSWORD_SOURCES = ("password", "password_env", "password_file")
 
 
 _KEY_SOURCES = ("shared_key", "shared_key_env", "shared_key_file")
@@ -231,19 +245,26 @@ def build_config(data: dict[str, Any], overrides: dict[str, Any], source: str) -
         config = CollectorConfig.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, source)) from None
-    return _with_shared_key(config, source)
+    return _with_secrets(config, source)
 
 
-def _with_shared_key(config: CollectorConfig, source: str) -> CollectorConfig:
-    """The config with security.shared_key read from shared_key_env / shared_key_file, when one is set."""
+def _with_secrets(config: CollectorConfig, source: str) -> CollectorConfig:
+    """The config with security.shared_key and the users' passwords read from their `_env` / `_file`
+    forms, where those are set."""
     security = config.security
     try:
         key = read_secret("security.shared_key", security.shared_key_env, security.shared_key_file)
+        users = [
+            user if user.password is not None else user.model_copy(update={"password": read_secret(
+                f"security.users[{index}].password", user.password_env, user.password_file)})
+            for index, user in enumerate(security.users)
+        ]
     except SecretSourceError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    if key is None:
-        return config
-    return config.model_copy(update={"security": security.model_copy(update={"shared_key": key})})
+    update: dict[str, Any] = {"users": users}
+    if key is not None:
+        update["shared_key"] = key
+    return config.model_copy(update={"security": security.model_copy(update=update)})
 
 
 def load_config(path: Path | None, overrides: dict[str, Any]) -> CollectorConfig:

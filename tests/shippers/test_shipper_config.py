@@ -140,11 +140,25 @@ def test_the_shared_key_comes_from_an_environment_variable_or_a_file(
     assert _secret_warnings(caplog) == []  # the files name where the key is; they hold none
 
 
+def test_the_password_comes_from_an_environment_variable_or_a_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_SHIPPER_PASSWORD", "from-env")
+    password_file = _write(tmp_path, "from-a-file\n", 0o600, "password.txt")
+    auth = '[auth]\nshared_key = "k"\nusername = "u"\n'
+    from_env = parse_config(MINIMAL + auth + 'password_env = "TEST_SHIPPER_PASSWORD"\n')
+    from_file = parse_config(MINIMAL + auth + f'password_file = "{password_file.as_posix()}"\n')
+    assert (from_env.auth.password, from_file.auth.password) == ("from-env", "from-a-file")
+
+
 @pytest.mark.parametrize(("auth", "message"), [
     ('shared_key_env = "TEST_UNSET_SHIPPER_KEY"',
      "auth.shared_key_env names the environment variable TEST_UNSET_SHIPPER_KEY, which is not set or empty"),
     ('shared_key_file = "/nonexistent/shared_key.txt"', "auth.shared_key_file: cannot read"),
     ('shared_key = "k"\nshared_key_file = "k.txt"', "set only one of auth.shared_key, auth.shared_key_file"),
+    ('shared_key = "k"\nusername = "u"\npassword_env = "TEST_UNSET_SHIPPER_KEY"',
+     "auth.password_env names the environment variable TEST_UNSET_SHIPPER_KEY, which is not set or empty"),
+    ('shared_key = "k"\nusername = "u"\npassword = "p"\npassword_file = "p.txt"',
+     "set only one of auth.password, auth.password_file"),
 ])
 def test_a_shared_key_source_that_gives_no_key_is_one_message_naming_the_key(
         monkeypatch: pytest.MonkeyPatch, auth: str, message: str) -> None:

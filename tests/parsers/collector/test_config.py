@@ -102,6 +102,24 @@ def test_the_shared_key_comes_from_a_file(tmp_path: Path) -> None:
     assert config.security.shared_key == "from-a-file"
 
 
+def test_user_passwords_come_from_the_environment_or_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_COLLECTOR_USER_PASSWORD", "from-env")
+    password_file = tmp_path / "sender-password"
+    password_file.write_text("from-a-file\n")
+    password_file.chmod(0o600)
+    config = load_config(write(tmp_path, (
+        '[security]\nshared_key = "k"\nusers = [\n'
+        '  {username = "site-s02", password_env = "TEST_COLLECTOR_USER_PASSWORD"},\n'
+        f'  {{username = "site-s03", password_file = "{password_file}"}},\n'
+        '  {username = "site-s04", password = "in-the-file"},\n]\n'
+    )), {})
+    assert [(user.username, user.password) for user in config.security.users] == [
+        ("site-s02", "from-env"), ("site-s03", "from-a-file"), ("site-s04", "in-the-file"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("security", "message"),
     [
@@ -114,6 +132,18 @@ def test_the_shared_key_comes_from_a_file(tmp_path: Path) -> None:
         (
             'shared_key = "k"\nshared_key_env = "X"',
             "key 'security': set only one of shared_key, shared_key_env",
+        ),
+        (
+            'shared_key = "k"\nusers = [{username = "u", password_env = "TEST_UNSET_COLLECTOR_KEY"}]',
+            "security.users[0].password_env names the environment variable TEST_UNSET_COLLECTOR_KEY",
+        ),
+        (
+            'shared_key = "k"\nusers = [{username = "u", password = "p", password_env = "X"}]',
+            "give user 'u' exactly one of password, password_env, password_file",
+        ),
+        (
+            'shared_key = "k"\nusers = [{username = "u"}]',
+            "give user 'u' exactly one of password, password_env, password_file",
         ),
     ],
 )
