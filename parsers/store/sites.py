@@ -124,12 +124,7 @@ class SiteStore:
                         if_primary_term=primary_term,
                     )
             except ConflictError:
-                result.conflicts += 1
-                if not self.policy.should_retry(attempt):
-                    raise StoreUnavailable(
-                        f"attempt {attempt_id} kept changing under us ({attempt} conflicts); try again"
-                    ) from None
-                self.policy.wait(attempt)
+                self._after_conflict(result, attempt_id, attempt)
                 continue
             result.written += 1
             return wanted
@@ -212,12 +207,7 @@ class SiteStore:
                     result.unchanged += 1  # deleted by another collector meanwhile
                     break
                 except ConflictError:
-                    result.conflicts += 1
-                    if not self.policy.should_retry(tries):
-                        raise StoreUnavailable(
-                            f"attempt {attempt_id} kept changing under us ({tries} conflicts); try again"
-                        ) from None
-                    self.policy.wait(tries)
+                    self._after_conflict(result, attempt_id, tries)
                     continue
                 result.deleted += 1
                 break
@@ -284,6 +274,16 @@ class SiteStore:
         return result
 
     # ------------------------------------------------------------------ transport
+
+    def _after_conflict(self, result: SaveResult, attempt_id: str, tries: int) -> None:
+        """Count an optimistic-concurrency conflict and wait before the next try; StoreUnavailable
+        once the retry policy gives up."""
+        result.conflicts += 1
+        if not self.policy.should_retry(tries):
+            raise StoreUnavailable(
+                f"attempt {attempt_id} kept changing under us ({tries} conflicts); try again"
+            ) from None
+        self.policy.wait(tries)
 
     def _call(self, request: Callable[..., Any], **arguments: Any) -> Any:
         """`request(**arguments)` under the retry policy: 429, 5xx and connection errors are retried."""
