@@ -141,16 +141,21 @@ def test_sigterm_stops_cleanly_with_exit_code_zero(
     assert "collector stopped" in collector.log_path.read_text()
 
 
-def test_a_bad_config_key_exits_2_naming_the_key(tmp_path: Path) -> None:
-    config = tmp_path / "bad.toml"
-    config.write_text("[limits]\nmax_frame_mb = -1\n")
-    done = subprocess.run(
+def _collect_with(config: Path) -> subprocess.CompletedProcess[str]:
+    """`bootwatch collect --config CONFIG` run to its end (a bad config ends it at once)."""
+    return subprocess.run(
         [sys.executable, "-m", "bootwatch", "collect", "--config", str(config)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+def test_a_bad_config_key_exits_2_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[limits]\nmax_frame_mb = -1\n")
+    done = _collect_with(config)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         f"bootwatch collect: {config}: key 'limits.max_frame_mb': Input should be greater than 0"
@@ -160,13 +165,7 @@ def test_a_bad_config_key_exits_2_naming_the_key(tmp_path: Path) -> None:
 def test_an_unknown_config_key_exits_2_saying_to_remove_it(tmp_path: Path) -> None:
     config = tmp_path / "typo.toml"
     config.write_text("[limits]\nmax_frame_megabytes = 4\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "bootwatch", "collect", "--config", str(config)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = _collect_with(config)
     assert done.returncode == 2
     assert "unknown key 'limits.max_frame_megabytes'" in done.stderr
     assert "Traceback" not in done.stderr
