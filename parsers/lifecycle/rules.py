@@ -135,13 +135,7 @@ class Rules:
     def match(self, doc: Mapping[str, Any]) -> Rule | None:
         """The first rule that matches a `LogDocument`-shaped dict, or None."""
         log = doc.get("log") or {}
-        message = doc.get("message")
-        if not message or not self.rules:
-            return None
-        folded = fold(message)
-        if not self._may_match(folded):
-            return None
-        return self._first_match(message, folded, log.get("logger"), log.get("level"),
+        return self._first_match(doc.get("message"), log.get("logger"), log.get("level"),
                                  (doc.get("event") or {}).get("dataset"))
 
     def classify(self, doc: Mapping[str, Any]) -> str | None:
@@ -158,25 +152,21 @@ class Rules:
         key = (message, logger, level, dataset)
         action = self._actions.get(key, UNSEEN)
         if action is UNSEEN:
-            rule = None
-            if message and self.rules:
-                folded = fold(message)
-                if self._may_match(folded):
-                    rule = self._first_match(message, folded, logger, level, dataset)
+            rule = self._first_match(message, logger, level, dataset)
             return self._actions.remember(key, rule.action if rule is not None else None)
         return action  # type: ignore[return-value]
 
-    def _may_match(self, folded: str) -> bool:
-        """False when the message holds none of the gate's keywords: then no rule can match."""
-        if self._gate is None:
-            return True
-        for keyword in self._gate:  # noqa: SIM110
-            if keyword in folded:
-                return True
-        return False
-
-    def _first_match(self, message: str, folded: str, logger: str | None, level: str | None,
+    def _first_match(self, message: str | None, logger: str | None, level: str | None,
                      dataset: str | None) -> Rule | None:
+        if not message or not self.rules:
+            return None
+        folded = fold(message)
+        if self._gate is not None:
+            for keyword in self._gate:
+                if keyword in folded:
+                    break
+            else:
+                return None
         for rule in self.rules:
             for keyword_set in rule.keywords:
                 if not _contains_any(folded, keyword_set):
