@@ -113,7 +113,7 @@ class StreamParser:
     def _push_parsed(self, parsed: ParsedRecord, text: str, offset: int, encoding: str | None,
                      shipped_at: datetime | None) -> list[Document]:
         """`push_text` for any record: STATMSG lines, the look-ahead, records waiting for a time."""
-        status = status_message(parsed) if STATMSG_MARK in parsed.message else None
+        status = status_message(parsed)
         if status is not None:
             gmt = status["gmt_date"]
             if gmt is not None:

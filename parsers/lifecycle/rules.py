@@ -12,12 +12,13 @@ Every problem in a file (TOML syntax, unknown key, missing key, bad regex, unkno
 id, an `example` its own rule does not match) raises `RulesError` with one line naming the file, the
 rule (1-based index and id) and the problem; the command layer turns it into exit code 2.
 
-`Rules.classify(doc)` runs on every record. Most records match no rule, and even one combined regex
-of all patterns costs tens of microseconds per record in Python's `re`; so each rule carries the
-literal keywords any of its matches must contain (found from the parsed pattern, see `_keywords`): a
-record containing none of them is dismissed with a few substring tests, a rule whose keywords are
-missing is skipped without running its regex, and the rules are walked in order to honour "first match
-wins" and the `logger` / `level` / `dataset` filters.
+`Rules.action_for` (what `classify(doc)` calls with a document's fields) runs on every record and
+remembers its verdict per (message, logger, level, dataset). Most records match no rule, and even one
+combined regex of all patterns costs tens of microseconds per record in Python's `re`; so each rule
+carries the literal keywords any of its matches must contain (found from the parsed pattern, see
+`_keywords`): a record containing none of them is dismissed with a few substring tests, a rule whose
+keywords are missing is skipped without running its regex, and the rules are walked in order to honour
+"first match wins" and the `logger` / `level` / `dataset` filters.
 """
 
 from __future__ import annotations
