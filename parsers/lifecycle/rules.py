@@ -10,7 +10,9 @@ admin file on top of them. An admin file has the same shape as the defaults, plu
 
 Every problem in a file (TOML syntax, unknown key, missing key, bad regex, unknown action, duplicate
 id, an `example` its own rule does not match) raises `RulesError` with one line naming the file, the
-rule (1-based index and id) and the problem; the command layer turns it into exit code 2.
+rule (1-based index and id) and the problem; the command layer turns it into exit code 2. Those checks
+live in `parsers.lifecycle.rules_file` (pydantic models); the shipped defaults are compiled without
+them, since the test suite holds the defaults to the same checks.
 
 `Rules.action_for` (what `classify(doc)` calls with a document's fields) runs on every record and
 remembers its verdict per (message, logger, level, dataset). Most records match no rule, and even one
@@ -23,63 +25,20 @@ keywords are missing is skipped without running its regex, and the rules are wal
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, get_args
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import Any
 
 from parsers.formats.record import UNSEEN, BoundedCache
 from parsers.lifecycle._keywords import fold, gate, required_keywords
-from parsers.vocabulary import LifecycleAction, LogLevel
-
-ACTIONS: tuple[str, ...] = get_args(LifecycleAction)
-LEVELS: tuple[str, ...] = get_args(LogLevel)
-RULE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class RulesError(ValueError):
     """A rules file that cannot be used; the message names the file, the rule and the problem."""
-
-
-class RuleSpec(BaseModel):
-    """One rule as written in a rules file."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(pattern=RULE_ID_PATTERN, max_length=100, description="Unique rule name")
-    action: LifecycleAction = Field(description="Lifecycle action a matching record gets")
-    pattern: str = Field(min_length=1, description="Regex searched case-insensitively in the message")
-    description: str = Field(min_length=1, description="What the marker means")
-    logger: str | None = Field(None, min_length=1, description="Optional regex on log.logger (component)")
-    level: LogLevel | list[LogLevel] | None = Field(None, description="Optional level or list of levels")
-    dataset: str | None = Field(None, min_length=1, description="Optional regex on event.dataset")
-    example: str | None = Field(None, description="A constructed message the rule must match")
-
-    @field_validator("pattern", "logger", "dataset")
-    @classmethod
-    def _must_compile(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value, re.IGNORECASE)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
-        return value
-
-
-class RulesFile(BaseModel):
-    """A whole rules file: the rules in order, plus how they combine with the defaults."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rule: list[dict[str, Any]] = Field(default_factory=list, description="The rules, in match order")
-    replace_defaults: bool = Field(False, description="Ignore the default rules entirely")
-    disable: list[str] = Field(default_factory=list, description="Ids of default rules to drop")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,19 +56,21 @@ class Rule:
     keywords: tuple[frozenset[str], ...]  # each set: one of its keywords must be in the folded message
 
     @classmethod
-    def from_spec(cls, spec: RuleSpec) -> Rule:
-        level = spec.level
+    def compile(cls, fields: Mapping[str, Any]) -> Rule:
+        """A rule from one `[[rule]]` entry that is known to be valid (see `parsers.lifecycle.rules_file`)."""
+        level = fields.get("level")
         levels = None if level is None else frozenset([level] if isinstance(level, str) else level)
+        logger, dataset = fields.get("logger"), fields.get("dataset")
         return cls(
-            id=spec.id,
-            action=spec.action,
-            regex=re.compile(spec.pattern, re.IGNORECASE),
-            description=spec.description,
-            logger=re.compile(spec.logger, re.IGNORECASE) if spec.logger else None,
+            id=fields["id"],
+            action=fields["action"],
+            regex=re.compile(fields["pattern"], re.IGNORECASE),
+            description=fields["description"],
+            logger=re.compile(logger, re.IGNORECASE) if logger else None,
             levels=levels,
-            dataset=re.compile(spec.dataset, re.IGNORECASE) if spec.dataset else None,
-            example=spec.example,
-            keywords=required_keywords(spec.pattern),
+            dataset=re.compile(dataset, re.IGNORECASE) if dataset else None,
+            example=fields.get("example"),
+            keywords=required_keywords(fields["pattern"]),
         )
 
     def matches(self, message: str, logger: str | None, level: str | None, dataset: str | None) -> bool:
@@ -193,104 +154,26 @@ def default_rules_path() -> Path:
 
 def load_rules(path: Path | None = None) -> Rules:
     """The default rules, or an admin file combined with them (see the module docstring)."""
-    defaults_path = default_rules_path()
-    defaults = _read_file(defaults_path)
+    defaults = default_rules()
     if path is None:
-        return Rules(defaults.rules)
-    admin = _read_file(Path(path))
+        return Rules(defaults)
+    # Validating a file needs pydantic, whose import alone costs more than parsing thousands of
+    # records: it is paid only when an admin file is given.
+    from parsers.lifecycle.rules_file import read_rules_file
+
+    admin = read_rules_file(Path(path))
     if admin.replace_defaults:
         return Rules(admin.rules)
-    default_ids = {rule.id for rule in defaults.rules}
+    default_ids = {rule.id for rule in defaults}
     for disabled in admin.disable:
         if disabled not in default_ids:
             raise RulesError(f"{path}: disable: no default rule has id '{disabled}'")
     dropped = set(admin.disable) | {rule.id for rule in admin.rules}
-    return Rules([*admin.rules, *(rule for rule in defaults.rules if rule.id not in dropped)])
+    return Rules([*admin.rules, *(rule for rule in defaults if rule.id not in dropped)])
 
 
-@dataclass(frozen=True, slots=True)
-class _RulesFileContent:
-    rules: list[Rule]
-    replace_defaults: bool
-    disable: list[str]
-
-
-def _read_file(path: Path) -> _RulesFileContent:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RulesError(f"{path}: cannot read the rules file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise RulesError(f"{path}: the rules file is not UTF-8 text") from None
-    return _parse_text(text, source=str(path))
-
-
-def _parse_text(text: str, source: str = "<rules>") -> _RulesFileContent:
-    """Validate the text of one rules file (no merging with the defaults)."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"{source}: TOML syntax error: {exc}") from None
-    try:
-        document = RulesFile.model_validate(raw)
-    except ValidationError as exc:
-        raise RulesError(f"{source}: {_top_level_problem(exc)}") from None
-    rules: list[Rule] = []
-    seen: dict[str, int] = {}
-    for index, entry in enumerate(document.rule, start=1):
-        name = _rule_name(index, entry)
-        try:
-            spec = RuleSpec.model_validate(entry)
-        except ValidationError as exc:
-            raise RulesError(f"{source}: {name}: {_rule_problems(exc)}") from None
-        if spec.id in seen:
-            raise RulesError(f"{source}: {name}: duplicate id (rule {seen[spec.id]} has it too)")
-        seen[spec.id] = index
-        rule = Rule.from_spec(spec)
-        if rule.example is not None and rule.regex.search(rule.example) is None:
-            raise RulesError(f"{source}: {name}: its pattern does not match its own example {rule.example!r}")
-        rules.append(rule)
-    return _RulesFileContent(rules, replace_defaults=document.replace_defaults, disable=document.disable)
-
-
-def _rule_name(index: int, entry: object) -> str:
-    rule_id = entry.get("id") if isinstance(entry, dict) else None
-    return f"rule {index} (id '{rule_id}')" if isinstance(rule_id, str) else f"rule {index}"
-
-
-def _rule_problems(exc: ValidationError) -> str:
-    allowed = list(RuleSpec.model_fields)
-    # An unknown key is usually a typo of a missing one: name it first, with the likely intent.
-    errors = sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
-    problems = []
-    for error in errors:
-        key = ".".join(str(part) for part in error["loc"])
-        kind = error["type"]
-        if kind == "extra_forbidden":
-            close = difflib.get_close_matches(key, allowed, n=1)
-            intent = f"did you mean '{close[0]}'? " if close else ""
-            problems.append(f"unknown key '{key}' ({intent}allowed: {', '.join(allowed)})")
-        elif kind == "missing":
-            problems.append(f"missing required key '{key}'")
-        elif key == "action":
-            problems.append(f"unknown action {error.get('input')!r} (expected one of: {', '.join(ACTIONS)})")
-        elif key.startswith("level"):
-            problems.append(f"unknown level {error.get('input')!r} (expected one of: {', '.join(LEVELS)})")
-        elif key == "id" and kind == "string_pattern_mismatch":
-            problems.append("id may only hold letters, digits, '_', '.' and '-'")
-        else:
-            message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{key}: {message}")
-    return "; ".join(dict.fromkeys(problems))
-
-
-def _top_level_problem(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"])
-        if error["type"] == "extra_forbidden":
-            hint = " (did you mean [[rule]]?)" if key in {"rules", "rule_", "Rule"} else ""
-            problems.append(f"unknown top-level key '{key}'{hint} (allowed: rule, replace_defaults, disable)")
-        else:
-            problems.append(f"{key}: {error['msg']}")
-    return "; ".join(dict.fromkeys(problems))
+def default_rules() -> list[Rule]:
+    """The shipped default rules, compiled without validation: they are package data, and the test
+    suite validates them with the same checks as an admin file (`rules_file.read_rules_file`)."""
+    entries = tomllib.loads(default_rules_path().read_text(encoding="utf-8"))["rule"]
+    return [Rule.compile(entry) for entry in entries]

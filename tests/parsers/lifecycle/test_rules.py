@@ -4,6 +4,8 @@ bad rules file gives one message naming the rule and the problem."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parsers.lifecycle.rules import Rule, Rules, RulesError, default_rules_path, load_rules
+from parsers.lifecycle.rules import Rule, Rules, RulesError, default_rules, default_rules_path, load_rules
+from parsers.lifecycle.rules_file import read_rules_file
 
 DEFAULTS = load_rules()
 
@@ -281,6 +284,23 @@ def test_the_default_rules_file_is_package_data() -> None:
     path = default_rules_path()
     assert path.name == "rules.toml" and path.is_file()
     assert isinstance(load_rules(None), Rules)
+
+
+def test_the_defaults_pass_every_check_an_admin_file_gets_and_compile_alike() -> None:
+    # `default_rules()` trusts the shipped file: this is the check it relies on.
+    validated = read_rules_file(default_rules_path())
+    assert not validated.replace_defaults and not validated.disable
+    assert validated.rules == default_rules()
+    assert len(validated.rules) >= 10
+
+
+def test_loading_the_default_rules_does_not_import_pydantic() -> None:
+    # pydantic's import costs more than parsing thousands of records: `bootwatch parse` skips it.
+    probe = ("import sys; from parsers.lifecycle.rules import load_rules; load_rules(); "
+             "print('pydantic' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[3])
+    assert result.stdout.strip() == "False"
 
 
 def test_classify_judges_each_message_with_its_own_logger_level_and_dataset(tmp_path: Path) -> None:
