@@ -11,6 +11,9 @@ tests validate the output with `LogDocument.model_validate`. Shape:
   the table knows), `sms.status_message`.
 
 `@timestamp` and `event.timezone` are filled by the stream parser, which knows the file's zone.
+
+The parts that are the same for every record of a stream (`host`, `log.file` and `sms.site`) are one
+dict shared by that stream's documents: treat those as read-only.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from parsers.codes import error_fields
-from parsers.formats.record import ParsedRecord
+from parsers.formats.record import BoundedCache, ParsedRecord
 from parsers.formats.statmsg import parse_statmsg
 from parsers.lifecycle.rules import Rules
 
@@ -59,20 +62,33 @@ def status_message(parsed: ParsedRecord) -> dict[str, Any] | None:
     return parse_statmsg(parsed.message)
 
 
+# What a message says, whatever record it is in: (`error.code`, `sms.error.hint`) or None, and its
+# lifecycle action (given its logger, level and the stream's dataset) or None.
+_MessageFacts = tuple[tuple[str, str | None] | None, str | None]
+
+
+@lru_cache(maxsize=256)
+def _shared_facts(rules: Rules | None, dataset: str) -> BoundedCache[_MessageFacts]:
+    """(message, logger, level) -> its facts, shared by every stream with these rules and dataset: one
+    lookup a record instead of one for the code and one for the action, and warm for a new stream."""
+    return BoundedCache()
+
+
 class DocumentBuilder:
     """Builds the documents of one stream (one file): its constant fields are computed once."""
 
-    __slots__ = ("_action_for", "_dataset", "_encoding", "_file_id", "_host", "_path", "_site")
+    __slots__ = ("_action_for", "_dataset", "_encoding", "_facts", "_file", "_file_id", "_host", "_site")
 
     def __init__(self, *, site: str | None, host: str | None, path: str, file_id: str | None,
                  encoding: str | None, rules: Rules | None = None) -> None:
         self._action_for = rules.action_for if rules is not None else None
-        self._site = site
-        self._host = host
-        self._path = path
+        self._site = {"code": site}
+        self._host = {"name": host}
+        self._file = {"path": path}
         self._file_id = file_id
         self._encoding = encoding
         self._dataset = dataset_for(path)
+        self._facts = _shared_facts(rules, self._dataset)
 
     def build(self, parsed: ParsedRecord, original: str, offset: int, stamp: tuple[str, str] | None,
               status: dict[str, Any] | None, encoding: str | None = None) -> dict[str, Any]:
@@ -88,25 +104,31 @@ class DocumentBuilder:
             "@timestamp": timestamp,
             "message": message,
             "event": {"original": original, "dataset": self._dataset, "timezone": zone},
-            "log": {"level": level, "logger": parsed.logger, "file": {"path": self._path}, "offset": offset},
+            "log": {"level": level, "logger": parsed.logger, "file": self._file, "offset": offset},
             "process": {"thread": {"id": parsed.thread}},
-            "host": {"name": self._host},
+            "host": self._host,
             "sms": {
                 "log": {
                     "format": parsed.format, "file_id": self._file_id, "encoding": encoding or self._encoding,
                 },
-                "site": {"code": self._site},
+                "site": self._site,
             },
         }
         if status is not None:
             doc["sms"]["status_message"] = status
-        error = error_fields(message)
+        facts_key = (message, parsed.logger, level)
+        error, action = self._facts.get(facts_key) or self._learn(facts_key)
         if error is not None:
             doc["error"] = {"code": error[0]}
             if error[1] is not None:
                 doc["sms"]["error"] = {"hint": error[1]}
-        if self._action_for is not None:
-            action = self._action_for(message, parsed.logger, level, self._dataset)
-            if action is not None:
-                doc["event"]["action"] = action
+        if action is not None:
+            doc["event"]["action"] = action
         return doc
+
+    def _learn(self, key: tuple[str, str | None, str]) -> _MessageFacts:
+        message, logger, level = key
+        action = None
+        if self._action_for is not None:
+            action = self._action_for(message, logger, level, self._dataset)
+        return self._facts.remember(key, (error_fields(message), action))

@@ -47,7 +47,7 @@ _TRAILER = re.compile(
 #   ~Found ready instruction file  $$<SMS_DESPOOLER><Wed May 21 17:09:27 1997~><thread=DB>
 _COMMON_TRAILER = re.compile(
     r"\$\$<([^>]*)><(?:"
-    r"((\d\d)-(\d\d)-(\d{4}) (\d\d):(\d\d)):([0-5]\d\.\d{3})([+-]\d{1,4})?"
+    r"(\d\d-\d\d-\d{4} \d\d:\d\d):([0-5]\d\.\d{3})([+-]\d{1,4})?"
     r"><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)"
     r"|[A-Z][a-z]{2} ([A-Z][a-z]{2} +\d{1,2} \d{1,2}:\d\d):([0-5]\d\.\d{3}) (\d{4})(?: ([A-Za-z][^<>~]*))?"
     r"><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)"
@@ -83,11 +83,13 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
         return None
     common = _COMMON_TRAILER.match(text, start)
     if common is not None:
-        (component, minute_text, month, day, year, hour, minute_of_hour, seconds, bias, thread_c, minute_b,
-         seconds_b, year_b, zone_name, thread_b, minute_a, second_a, year_a, thread_a) = common.groups()
+        (component, minute_text, seconds, bias, thread_c, minute_b, seconds_b, year_b, zone_name, thread_b,
+         minute_a, second_a, year_a, thread_a) = common.groups()
         zone = None
         if minute_text is not None:
-            minute = _minutes_c.numeric(minute_text, year, month, day, hour, minute_of_hour)
+            minute = _minutes_c.get(minute_text, UNSEEN)
+            if minute is UNSEEN:
+                minute = _minutes_c.remember(minute_text, _padded_minute(minute_text))
             thread = int(thread_c)
             bias_minutes = int(bias) if bias else None
         elif minute_b is not None:
@@ -113,6 +115,14 @@ def _message_and_level(before_trailer: str) -> tuple[str, str]:
     if "~" in message:
         message = clean_tildes(message)
     return _messages.remember(before_trailer, (message, infer_level(message)))
+
+
+def _padded_minute(minute_text: str) -> LocalMinute | None:
+    """`07-26-2016 17:09` (layout C, every field padded: fixed positions) -> the minute tuple, None when
+    not a real minute. The digits are read from the text rather than captured: capturing them cost
+    five substrings a record, and the text repeats for a whole minute."""
+    return valid_minute(int(minute_text[6:10]), int(minute_text[:2]), int(minute_text[3:5]),
+                        int(minute_text[11:13]), int(minute_text[14:16]))
 
 
 def _cached_ab_minute(minute_text: str, year: str) -> LocalMinute | None:
