@@ -237,9 +237,12 @@ def parse_file(path: str | os.PathLike[str], *, site: str | None = None, host: s
             offsets, lengths, texts = framer.feed_columns(chunk) if chunk else framer.flush_columns()
             if check_fallback:
                 kept += chunk
+            # Only records among non-ASCII bytes can have been read as Windows-1252 by the framer;
+            # `kept` holds every byte of the records this round emits.
+            check_records = check_fallback and not kept.isascii()
             for offset, length, text in zip(offsets, lengths, texts, strict=True):
                 record_encoding = None
-                if check_fallback and not text.isascii():
+                if check_records and not text.isascii():
                     start = offset - kept_from
                     record_encoding = _decoded_with(kept[start:start + length])
                 yield from push(text, offset, record_encoding)

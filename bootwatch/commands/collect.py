@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -12,16 +11,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bootwatch.commands._gc import tune_for_streaming
 from bootwatch.errors import UserError
 from parsers.store.connect import add_store_arguments
 
 if TYPE_CHECKING:
     from parsers.collector.service import Collector
 
-# The hot path allocates about twenty containers per record (decoded map, document dicts) that die
-# young; collecting the youngest generation every 700 allocations (Python's default) cost a fifth
-# of the collector's CPU. The pipeline makes no reference cycles worth chasing that often.
-GC_YOUNG_THRESHOLD = 100_000
 
 NAME = "collect"
 HELP = (
@@ -108,10 +104,7 @@ async def _serve(collector: Collector) -> int:
             f"cannot listen ({exc.strerror}) on listen = {config.listen} or observability.metrics_listen = "
             f"{config.observability.metrics_listen}; choose free addresses"
         ) from None
-    # Everything loaded at start (modules, rules, config) lives as long as the process: freezing it
-    # keeps each full collection from walking it again.
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    tune_for_streaming()
     stopped = asyncio.create_task(stop.wait())
     failed = asyncio.create_task(collector.failed.wait())
     await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)

@@ -8,6 +8,7 @@ import re
 import sys
 from pathlib import Path
 
+from bootwatch.commands._gc import tune_for_streaming
 from bootwatch.errors import UserError
 
 NAME = "parse"
@@ -91,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot read --rules {args.rules}: {exc.strerror or exc}") from None
 
+    tune_for_streaming()
     out = sys.stdout.buffer
     failed = False
     for path in args.files:

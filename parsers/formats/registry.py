@@ -19,12 +19,18 @@ from parsers.formats.record import FormatContext, ParsedRecord
 FORMATS: tuple[ModuleType, ...] = (legacy, cmtrace, smssetup, smsprov, plain)
 
 _Detector = tuple[Callable[[str], bool], Callable[[str, FormatContext], ParsedRecord | None]]
-_DETECTORS: tuple[_Detector, ...] = tuple((module.matches, module.parse) for module in FORMATS)
+_LATER_DETECTORS: tuple[_Detector, ...] = tuple(
+    (module.matches, module.parse) for module in FORMATS if module is not legacy
+)
 
 
 def parse_record(text: str, context: FormatContext) -> ParsedRecord:
     """The first family whose signature and strict parse both accept the text (`plain` at worst)."""
-    for matches, parse in _DETECTORS:
+    # Legacy's strict parse looks for its trailer itself: its signature check would only repeat that.
+    parsed = legacy.parse(text, context)
+    if parsed is not None:
+        return parsed
+    for matches, parse in _LATER_DETECTORS:
         if matches(text):
             parsed = parse(text, context)
             if parsed is not None:

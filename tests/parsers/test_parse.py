@@ -6,8 +6,10 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from parsers.lifecycle.rules import load_rules
-from parsers.parse import MAX_HELD_RECORDS, StreamParser, parse_file
+from parsers.parse import HEAD_SIZE, MAX_HELD_RECORDS, StreamParser, parse_file
 from parsers.schema import LogDocument, RawRecord
 from shippers.framing import FramedRecord
 
@@ -86,6 +88,26 @@ def test_file_of_only_plain_lines_is_stamped_with_its_modification_time(tmp_path
     docs = list(parse_file(log))
     assert [doc["@timestamp"] for doc in docs] == ["2003-04-05T06:07:08.000Z"] * 2
     assert [doc["log"]["offset"] for doc in docs] == [0, 25]
+
+
+@pytest.mark.parametrize("before_boundary", [1, 40, 200])
+def test_a_windows_1252_record_across_a_read_boundary_says_so(tmp_path: Path, before_boundary: int) -> None:
+    # The record's only non-ASCII byte is read with the file's head, its end (and the next read's
+    # bytes that follow, all ASCII) with the next read.
+    ascii_line = _zoneless(1).encode("ascii") + b"\r\n"
+    filler_count = (HEAD_SIZE - before_boundary) // len(ascii_line)
+    filler = ascii_line * filler_count
+    gap = b"x" * (HEAD_SIZE - before_boundary - len(filler))
+    odd = gap + b"Caf\xe9 " + _zoneless(2, "installed").encode("ascii") + b"\r\n"
+    log = tmp_path / "hman.log"
+    log.write_bytes(filler + odd + ascii_line * 3)
+    docs = list(parse_file(log))
+    assert len(docs) == filler_count + 4
+    record = docs[filler_count]
+    assert record["message"].startswith("x" * len(gap) + "Caf\u00e9 installed")
+    assert record["log"]["offset"] == len(filler)
+    assert [doc["sms"]["log"]["encoding"] for doc in docs[filler_count - 1:]] == [
+        "utf-8", "cp1252", "utf-8", "utf-8", "utf-8"]
 
 
 def test_raw_record_encoding_is_reported_per_record() -> None:
