@@ -30,7 +30,7 @@ from functools import lru_cache
 
 from parsers.formats.record import LocalMinute, ParsedRecord
 from parsers.formats.statmsg import zone_offset_from_statmsg
-from parsers.times import ZoneSpec, bias_label, fixed_offset_zone, local_to_utc, resolve_zone
+from parsers.times import ZoneSpec, bias_label, fixed_offset_zone, local_offset, resolve_zone
 
 # A STATMSG offset beyond the widest offsets in use (UTC-12 .. UTC+14) is ignored: its GMTDATE is
 # then not comparable with the local time (a garbled line, a message logged long after it was made).
@@ -46,6 +46,9 @@ _Converted = tuple[str, str]
 _HourEntry = tuple[str | None, int, str]
 _MINUTES_PER_DAY = 1440
 _MINUTE_TEXT = tuple(f"{minute:02d}:" for minute in range(60))
+# Two-digit fields of a timestamp, looked up rather than formatted (a format spec per field costs
+# more than the rest of a conversion).
+_TWO_DIGITS = tuple(f"{number:02d}" for number in range(100))
 
 
 class FileClock:
@@ -230,7 +233,10 @@ def _utc_prefix(minute: tuple[int, ...], offset: int) -> str:
         shifted = date(year, month, day) + timedelta(days=in_day // _MINUTES_PER_DAY)
         year, month, day = shifted.year, shifted.month, shifted.day
         in_day %= _MINUTES_PER_DAY
-    return f"{year:04d}-{month:02d}-{day:02d}T{in_day // 60:02d}:{in_day % 60:02d}:"
+    year_text = str(year) if year >= 1000 else f"{year:04d}"
+    utc_hour, utc_minute = divmod(in_day, 60)
+    two = _TWO_DIGITS
+    return f"{year_text}-{two[month]}-{two[day]}T{two[utc_hour]}:{two[utc_minute]}:"
 
 
 def _hour_entry(hour: tuple[int, ...], offset: int, label: str) -> _HourEntry:
@@ -266,5 +272,4 @@ def _hour_offset(zone: ZoneSpec, hour: tuple[int, ...]) -> int | None:
 
 
 def _offset_at(zone: ZoneSpec, local: datetime) -> int:
-    utc = local_to_utc(local, zone).replace(tzinfo=None)
-    return round((local - utc).total_seconds() / 60)
+    return round(local_offset(local, zone).total_seconds() / 60)

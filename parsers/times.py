@@ -198,20 +198,28 @@ def local_to_utc(naive: datetime, zone: ZoneSpec) -> datetime:
     force before the jump (the writer's clock had not moved yet). Raises OverflowError only when
     the result falls outside datetime's range (local times in year 1 or 9999).
     """
+    return (naive - local_offset(naive, zone)).replace(tzinfo=UTC)
+
+
+def local_offset(naive: datetime, zone: ZoneSpec) -> timedelta:
+    """The UTC offset (east positive) of local wall-clock time `naive` in `zone`, the repeated and
+    skipped hours settled as `local_to_utc` describes."""
     tz = zone.tz
-    first = naive.replace(tzinfo=tz, fold=0).utcoffset()
-    second = naive.replace(tzinfo=tz, fold=1).utcoffset()
+    # The zone's rules read a naive time as local wall time, with its `fold` picking the
+    # occurrence: asked directly, not through an aware copy (each copy costs far more than a rule
+    # look-up, and the clock asks this for every new local hour).
+    first = tz.utcoffset(naive.replace(fold=0) if naive.fold else naive)
+    second = tz.utcoffset(naive.replace(fold=1))
     if first is None or second is None:
         raise ValueError(f"zone {zone.label} gives no UTC offset for {naive.isoformat()}")
-    offset = first
     if first != second:
         if first > second:
             # Fall-back: `first` is the earlier, daylight occurrence.
-            offset = second if zone.daylight is False else first
-        elif zone.daylight is True:
+            return second if zone.daylight is False else first
+        if zone.daylight is True:
             # Spring-forward gap: `second` is the offset after the jump.
-            offset = second
-    return (naive - offset).replace(tzinfo=UTC)
+            return second
+    return first
 
 
 @lru_cache(maxsize=256)

@@ -18,8 +18,8 @@ from parsers.formats.record import (
     MinuteCache,
     ParsedRecord,
     month_number,
+    numeric_minute,
     seconds_text,
-    valid_minute,
 )
 from parsers.formats.severity import infer_level
 
@@ -67,6 +67,7 @@ _THREAD_DECIMAL = re.compile(r"\s*(?P<decimal>\d+)\s*\(0x[0-9A-Fa-f]+\)\s*\Z")
 _THREAD_HEX = re.compile(r"\s*(?:0x)?(?P<hex>[0-9A-Fa-f]{1,8})\s*\Z")
 
 _MAX_THREAD = 2**32 - 1
+_MONTH_TEXT = tuple(str(number) for number in range(13))
 _minutes_c = MinuteCache()
 _minutes_ab = MinuteCache()
 # Text before a trailer -> (message, level): components log the same messages over and over.
@@ -121,8 +122,8 @@ def _padded_minute(minute_text: str) -> LocalMinute | None:
     """`07-26-2016 17:09` (layout C, every field padded: fixed positions) -> the minute tuple, None when
     not a real minute. The digits are read from the text rather than captured: capturing them cost
     five substrings a record, and the text repeats for a whole minute."""
-    return valid_minute(int(minute_text[6:10]), int(minute_text[:2]), int(minute_text[3:5]),
-                        int(minute_text[11:13]), int(minute_text[14:16]))
+    return numeric_minute(minute_text[6:10], minute_text[:2], minute_text[3:5], minute_text[11:13],
+                          minute_text[14:16])
 
 
 def _cached_ab_minute(minute_text: str, year: str) -> LocalMinute | None:
@@ -144,7 +145,7 @@ def _ab_minute(minute_text: str, year: str) -> LocalMinute | None:
     month = month_number(month_name)
     if month is None:
         return None
-    return valid_minute(int(year), month, int(day), int(hour), int(minute_of_hour))
+    return numeric_minute(year, _MONTH_TEXT[month], day, hour, minute_of_hour)
 
 
 def _parse_any_trailer(text: str, start: int) -> ParsedRecord | None:

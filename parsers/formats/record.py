@@ -84,6 +84,31 @@ def valid_minute(year: int, month: int, day: int, hour: int, minute: int) -> Loc
     return (year, month, day, hour, minute)
 
 
+# Every time of day by its hour and minute texts, padded or not: a new minute needs no int() calls.
+_TIMES_OF_DAY: dict[tuple[str, str], tuple[int, int]] = {
+    (hour_text, minute_text): (hour, minute)
+    for hour in range(24) for minute in range(60)
+    for hour_text in {str(hour), f"{hour:02d}"} for minute_text in {str(minute), f"{minute:02d}"}
+}
+
+
+def numeric_minute(year: str, month: str, day: str, hour: str, minute: str) -> LocalMinute | None:
+    """`valid_minute` of digit texts; a new minute of a day already seen costs two look-ups.
+
+    Records are often minutes apart, so minute texts rarely repeat, while their dates do.
+    """
+    time_of_day = _TIMES_OF_DAY.get((hour, minute))
+    if time_of_day is None:
+        # Past 23:59, or digits of another script (`\d` matches them too): the long way.
+        return valid_minute(int(year), int(month), int(day), int(hour), int(minute))
+    key = (year, month, day)
+    date = _numeric_dates.get(key, UNSEEN)
+    if date is UNSEEN:
+        midnight = valid_minute(int(year), int(month), int(day), 0, 0)
+        date = _numeric_dates.remember(key, None if midnight is None else midnight[:3])
+    return None if date is None else date + time_of_day  # type: ignore[return-value]
+
+
 def month_number(abbreviation: str) -> int | None:
     """1..12 for an English month abbreviation as ctime writes it (`Jul`), else None."""
     return _MONTHS.get(abbreviation[:1].upper() + abbreviation[1:3].lower())
@@ -121,5 +146,9 @@ class MinuteCache(BoundedCache[LocalMinute | None]):
         """The validated minute of numeric date parts, computed once per distinct `key` text."""
         cached = self.get(key, UNSEEN)
         if cached is UNSEEN:
-            return self.remember(key, valid_minute(int(year), int(month), int(day), int(hour), int(minute)))
+            return self.remember(key, numeric_minute(year, month, day, hour, minute))
         return cached
+
+
+# (year, month, day) texts -> the validated date (None: not a real day), for `numeric_minute`.
+_numeric_dates: BoundedCache[tuple[int, int, int] | None] = BoundedCache()

@@ -20,6 +20,7 @@ from parsers.times import (
     format_utc,
     host_zone,
     load_windows_zones,
+    local_offset,
     local_to_utc,
     parse_cmtrace,
     parse_ctime,
@@ -409,3 +410,25 @@ def test_daylight_name_gives_the_dst_offset_inside_repeated_hours(moment: dateti
     from_standard = local_to_utc(moment, standard)
     # Both read the same wall time; they differ only where the wall time is ambiguous, by the DST step.
     assert timedelta(0) <= from_standard - from_daylight <= timedelta(hours=1)
+
+
+_ZONE_NAMES = ["America/Los_Angeles", "Pacific Daylight Time", "Pacific Standard Time", "Europe/London",
+               "W. Europe Daylight Time", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2100, 1, 1)),
+       st.sampled_from(_ZONE_NAMES), st.booleans())
+def test_local_offset_reads_the_zone_rules_as_an_aware_time_would(naive: datetime, name: str,
+                                                                  fold: bool) -> None:
+    # The rule of `local_to_utc`'s docstring, applied to offsets read from aware copies.
+    zone = resolve_zone(name)
+    assert zone is not None
+    local = naive.replace(fold=int(fold))
+    first = local.replace(tzinfo=zone.tz, fold=0).utcoffset()
+    second = local.replace(tzinfo=zone.tz, fold=1).utcoffset()
+    assert first is not None and second is not None
+    expected = first
+    if (first > second and zone.daylight is False) or (first < second and zone.daylight is True):
+        expected = second
+    assert local_offset(local, zone) == expected
+    assert local_to_utc(local, zone) == (naive - expected).replace(tzinfo=UTC)

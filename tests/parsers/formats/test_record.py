@@ -1,8 +1,11 @@
-"""Shared pieces of the format modules: the bounded text caches."""
+"""Shared pieces of the format modules: the bounded text caches, minutes from digit texts."""
 
 from __future__ import annotations
 
-from parsers.formats.record import UNSEEN, BoundedCache, MinuteCache
+from hypothesis import given
+from hypothesis import strategies as st
+
+from parsers.formats.record import UNSEEN, BoundedCache, MinuteCache, numeric_minute, valid_minute
 
 
 def test_a_bounded_cache_forgets_everything_once_full() -> None:
@@ -20,3 +23,17 @@ def test_a_cached_none_is_an_answer_not_a_miss() -> None:
     assert minutes.numeric("02-30-2016 10:00", "2016", "02", "30", "10", "00") is None
     assert minutes.get("02-30-2016 10:00", UNSEEN) is None
     assert minutes.numeric("07-26-2016 09:05", "2016", "07", "26", "09", "05") == (2016, 7, 26, 9, 5)
+
+
+_DIGIT_TEXTS = st.one_of(
+    st.integers(0, 99).map(str), st.integers(0, 99).map("{:02d}".format), st.integers(0, 9999).map(str),
+    st.sampled_from(["٣", "０9", "007", "60", "24"]),  # other scripts' digits, too many, out of range
+)
+
+
+@given(_DIGIT_TEXTS, _DIGIT_TEXTS, _DIGIT_TEXTS, _DIGIT_TEXTS, _DIGIT_TEXTS)
+def test_numeric_minute_agrees_with_validating_the_numbers(year: str, month: str, day: str, hour: str,
+                                                           minute: str) -> None:
+    expected = valid_minute(int(year), int(month), int(day), int(hour), int(minute))
+    assert numeric_minute(year, month, day, hour, minute) == expected
+    assert numeric_minute(year, month, day, hour, minute) == expected  # the date now remembered
