@@ -32,8 +32,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from parsers.formats.record import UNSEEN, BoundedCache
-
 ERROR_CODES_PATH = Path(__file__).parent / "data" / "error_codes.tsv"
 
 _FAILURE_BIT = 0x80000000
@@ -54,9 +52,6 @@ _KEYWORD_CODE = re.compile(
     re.ASCII,
 )
 
-
-# The same messages come back line after line: each is scanned once.
-_error_fields: BoundedCache[tuple[str, str | None] | None] = BoundedCache()
 
 
 class ErrorCode(NamedTuple):
@@ -119,12 +114,12 @@ def _signed_value(digits: str) -> str | None:
 
 
 def error_fields(message: str) -> tuple[str, str | None] | None:
-    """(`error.code`, its hint or None) of a message, None when it holds no code; cached per message."""
-    fields = _error_fields.get(message, UNSEEN)
-    if fields is UNSEEN:
-        code = extract_error_code(message)
-        return _error_fields.remember(message, None if code is None else (code, hint_for(code)))
-    return fields  # type: ignore[return-value]
+    """(`error.code`, its hint or None) of a message, None when it holds no code.
+
+    Not cached here: the document builder remembers it with the rest of what a message says.
+    """
+    code = extract_error_code(message)
+    return None if code is None else (code, hint_for(code))
 
 
 def extract_error_code(message: str) -> str | None:

@@ -14,13 +14,13 @@ rule (1-based index and id) and the problem; the command layer turns it into exi
 live in `parsers.lifecycle.rules_file` (pydantic models); the shipped defaults are compiled without
 them, since the test suite holds the defaults to the same checks.
 
-`Rules.action_for` (what `classify(doc)` calls with a document's fields) runs on every record and
-remembers its verdict per (message, logger, level, dataset). Most records match no rule, and even one
-combined regex of all patterns costs tens of microseconds per record in Python's `re`; so each rule
-carries the literal keywords any of its matches must contain (found from the parsed pattern, see
-`_keywords`): a record containing none of them is dismissed with a few substring tests, a rule whose
-keywords are missing is skipped without running its regex, and the rules are walked in order to honour
-"first match wins" and the `logger` / `level` / `dataset` filters.
+`Rules.action_for` (what `classify(doc)` calls with a document's fields) judges each new message;
+the document builder remembers its verdict per message, logger and level. Most records match no
+rule, and even one combined regex of all patterns costs tens of microseconds per record in
+Python's `re`; so each rule carries the literal keywords any of its matches must contain (found
+from the parsed pattern, see `_keywords`): a record containing none of them is dismissed with a few
+substring tests, a rule whose keywords are missing is skipped without running its regex, and the
+rules are walked in order to honour "first match wins" and the `logger` / `level` / `dataset` filters.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from parsers.formats.record import UNSEEN, BoundedCache
 from parsers.lifecycle._keywords import fold, gate, required_keywords
 
 
@@ -89,7 +88,6 @@ class Rules:
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self._gate = gate(rule.keywords for rule in self.rules)
-        self._actions: BoundedCache[str | None] = BoundedCache()
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -109,14 +107,8 @@ class Rules:
     def action_for(self, message: str | None, logger: str | None, level: str | None,
                    dataset: str | None) -> str | None:
         """`classify` given the four fields a rule reads (the stream parser has them at hand)."""
-        # The same message from the same component repeats line after line: each such combination
-        # is judged once.
-        key = (message, logger, level, dataset)
-        action = self._actions.get(key, UNSEEN)
-        if action is UNSEEN:
-            rule = self._first_match(message, logger, level, dataset)
-            return self._actions.remember(key, rule.action if rule is not None else None)
-        return action  # type: ignore[return-value]
+        rule = self._first_match(message, logger, level, dataset)
+        return rule.action if rule is not None else None
 
     def _first_match(self, message: str | None, logger: str | None, level: str | None,
                      dataset: str | None) -> Rule | None:
