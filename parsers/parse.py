@@ -245,7 +245,11 @@ def parse_file(path: str | os.PathLike[str], *, site: str | None = None, host: s
                 if check_records and not text.isascii():
                     start = offset - kept_from
                     record_encoding = _decoded_with(kept[start:start + length])
-                yield from push(text, offset, record_encoding)
+                docs = push(text, offset, record_encoding)
+                if len(docs) == 1:
+                    yield docs[0]  # the usual case, without an iterator over a one-item list
+                else:
+                    yield from docs
             if check_fallback:
                 kept = kept[framer.position - kept_from:]
                 kept_from = framer.position
