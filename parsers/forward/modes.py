@@ -237,19 +237,10 @@ def decode_frame(
 def _validate_packed(frame: ForwardFrame, payload: bytes, line_stream: LineStream | None) -> Decoded:
     """The entries of a PackedForward payload, each checked; raises `MalformedFrame`.
 
-    Decoded strictly first, like `decode_entries`: only a payload holding invalid UTF-8 is decoded
-    again keeping its bytes as surrogate escapes."""
-    unpacker = _strict_unpacker(payload)
-    valid_utf8 = True
+    Decoded as `decode_entries` decodes (`_unpack_all`)."""
     kept: list[list[Any]] = []
     try:
-        try:
-            entries = list(unpacker)
-        except UnicodeDecodeError:
-            valid_utf8 = False
-            unpacker = new_unpacker(max(len(payload), 1))
-            unpacker.feed(payload)
-            entries = list(unpacker)
+        entries, valid_utf8, unpacker = _unpack_all(payload)
         for entry in entries:
             if type(entry) is not list or len(entry) != 2:
                 raise MalformedFrame("a PackedForward entry must be [time, record]")
@@ -274,24 +265,29 @@ def _validate_packed(frame: ForwardFrame, payload: bytes, line_stream: LineStrea
     return kept, valid_utf8
 
 
-def _strict_unpacker(entries: bytes) -> msgpack.Unpacker:
+def _unpack_all(payload: bytes) -> tuple[list[Any], bool, msgpack.Unpacker]:
+    """Every value in `payload`, whether all their strings were valid UTF-8, and the unpacker (which
+    tells whether the payload ended inside a value).
+
+    Strict decoding first: a well-formed sender's frame decodes once, at C speed. Only a payload
+    holding invalid UTF-8 is decoded again, keeping the bytes as surrogate escapes."""
     unpacker = msgpack.Unpacker(
-        raw=False, ext_hook=ext_hook, strict_map_key=False, max_buffer_size=max(len(entries), 1)
+        raw=False, ext_hook=ext_hook, strict_map_key=False, max_buffer_size=max(len(payload), 1)
     )
-    unpacker.feed(entries)
-    return unpacker
+    unpacker.feed(payload)
+    try:
+        return list(unpacker), True, unpacker
+    except UnicodeDecodeError:
+        unpacker = new_unpacker(max(len(payload), 1))
+        unpacker.feed(payload)
+        return list(unpacker), False, unpacker
 
 
 def decode_entries(entries: bytes) -> Decoded:
     """The `[time, record]` entries of a spooled blob (nil records skipped), and whether all their
-    strings were valid UTF-8, so that no record needs its strings repaired.
-
-    Strict decoding first: a well-formed sender's frame decodes once, at C speed. Only a frame
-    holding invalid UTF-8 is decoded again, keeping the bytes as surrogate escapes."""
-    try:
-        return [entry for entry in _strict_unpacker(entries) if entry[1] is not None], True
-    except UnicodeDecodeError:
-        return [list(entry) for entry in iter_entries(entries)], False
+    strings were valid UTF-8, so that no record needs its strings repaired."""
+    values, valid_utf8, _unpacker = _unpack_all(entries)
+    return [entry for entry in values if entry[1] is not None], valid_utf8
 
 
 def iter_entries(entries: bytes) -> Iterator[tuple[Any, dict[str, Any]]]:
