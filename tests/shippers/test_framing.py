@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import re
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from shippers.framing import (
@@ -120,6 +120,8 @@ def test_any_bytes_frame_without_error_into_disjoint_ordered_records_covering_ev
 @settings(max_examples=300, deadline=None)
 @given(SOME_BYTES)
 def test_records_match_the_reference_model_of_the_rules(data: bytes) -> None:
+    # The model knows 8-bit input only: a UTF-16 byte-order mark makes the framer read UTF-16.
+    assume(not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)))
     assert records(data) == model_frame(data)
 
 
