@@ -84,29 +84,26 @@ def valid_minute(year: int, month: int, day: int, hour: int, minute: int) -> Loc
     return (year, month, day, hour, minute)
 
 
-# Every time of day by its hour and minute texts, padded or not: a new minute needs no int() calls.
-_TIMES_OF_DAY: dict[tuple[str, str], tuple[int, int]] = {
-    (hour_text, minute_text): (hour, minute)
-    for hour in range(24) for minute in range(60)
-    for hour_text in {str(hour), f"{hour:02d}"} for minute_text in {str(minute), f"{minute:02d}"}
-}
-
-
 def numeric_minute(year: str, month: str, day: str, hour: str, minute: str) -> LocalMinute | None:
     """`valid_minute` of digit texts; a new minute of a day already seen costs two look-ups.
 
-    Records are often minutes apart, so minute texts rarely repeat, while their dates do.
+    Records are often minutes apart, so minute texts rarely repeat, while their dates and times of
+    day do.
     """
-    time_of_day = _TIMES_OF_DAY.get((hour, minute))
+    time_key = (hour, minute)
+    time_of_day = _times_of_day.get(time_key, UNSEEN)
+    if time_of_day is UNSEEN:
+        hour_number, minute_number = int(hour), int(minute)
+        time_of_day = _times_of_day.remember(
+            time_key, (hour_number, minute_number) if hour_number < 24 and minute_number < 60 else None)
     if time_of_day is None:
-        # Past 23:59, or digits of another script (`\d` matches them too): the long way.
-        return valid_minute(int(year), int(month), int(day), int(hour), int(minute))
-    key = (year, month, day)
-    date = _numeric_dates.get(key, UNSEEN)
+        return None
+    date_key = (year, month, day)
+    date = _numeric_dates.get(date_key, UNSEEN)
     if date is UNSEEN:
         midnight = valid_minute(int(year), int(month), int(day), 0, 0)
-        date = _numeric_dates.remember(key, None if midnight is None else midnight[:3])
-    return None if date is None else date + time_of_day  # type: ignore[return-value]
+        date = _numeric_dates.remember(date_key, None if midnight is None else midnight[:3])
+    return None if date is None else date + time_of_day  # type: ignore[operator]
 
 
 def month_number(abbreviation: str) -> int | None:
@@ -150,5 +147,7 @@ class MinuteCache(BoundedCache[LocalMinute | None]):
         return cached
 
 
-# (year, month, day) texts -> the validated date (None: not a real day), for `numeric_minute`.
+# For `numeric_minute`: (year, month, day) texts -> the validated date, (hour, minute) texts -> the
+# time of day (None: not a real one).
 _numeric_dates: BoundedCache[tuple[int, int, int] | None] = BoundedCache()
+_times_of_day: BoundedCache[tuple[int, int] | None] = BoundedCache()
