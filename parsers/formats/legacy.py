@@ -53,7 +53,8 @@ _COMMON_TRAILER = re.compile(
     r"><thread=(\d{1,10}) \(0x[0-9A-Fa-f]+\)"
     r"|[A-Z][a-z]{2} ([A-Z][a-z]{2} +[0-9]{1,2} [0-9]{1,2}:[0-9]{2}):([0-5][0-9]) ([0-9]{4})~?"
     r"><thread=([0-9A-Fa-f]{1,8})"
-    r")>\s*\Z"
+    r")>\s*\Z",
+    re.ASCII,  # ASCII digits only: `\d` then needs no Unicode look-up per character
 )
 # Layout A: Wed May 21 17:09:27 1997~
 # Layout B: Fri Jul 26 9:05:01.234 2002 Pacific Daylight Time   (or no zone, maybe a trailing space)

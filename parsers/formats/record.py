@@ -70,7 +70,11 @@ def seconds_text(second: str, fraction: str | None) -> str | None:
     number = int(second)
     if number > 59:
         return "59.999" if number == 60 else None
-    return f"{number:02d}.{((fraction or '') + '000')[:3]}"
+    milliseconds = ((fraction or "") + "000")[:3]
+    if not milliseconds.isascii():
+        # Digits of another script (`\d` matches them): `@timestamp` is written in ASCII digits.
+        milliseconds = f"{int(milliseconds):03d}"
+    return f"{number:02d}.{milliseconds}"
 
 
 def valid_minute(year: int, month: int, day: int, hour: int, minute: int) -> LocalMinute | None:

@@ -70,3 +70,17 @@ def test_the_usual_layout_a_and_b_trailers_read_like_the_full_grammar(trailer: s
     spaced = legacy.parse(f"Copied S02.SCU~  $$<SMS_DESPOOLER>{trailer.replace(' 2002', '  2002')}",
                           DEFAULT_CONTEXT)
     assert usual is not None and usual == spaced
+
+
+def test_digits_of_other_scripts_and_unicode_blanks_take_the_full_grammar_to_the_same_record() -> None:
+    # The usual-shape match reads ASCII only; anything else must still read as the full grammar does.
+    stamp, thread = "07-26-2016 17:09:27.113+300", "<thread=4840 (0x12E8)>"
+    arabic_indic = str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669")
+    ascii_digits, other_digits, no_break_blank = (
+        legacy.parse(f"Ready  $$<SMS_HIERARCHY_MANAGER><{text}>{thread}{tail}", DEFAULT_CONTEXT)
+        for text, tail in ((stamp, ""), (stamp.translate(arabic_indic), ""), (stamp, "\u00a0")))
+    assert ascii_digits is not None
+    assert ascii_digits.minute == (2016, 7, 26, 17, 9)
+    assert (ascii_digits.seconds, ascii_digits.bias) == ("27.113", 300)
+    assert other_digits == ascii_digits
+    assert no_break_blank == ascii_digits

@@ -5,7 +5,14 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parsers.formats.record import UNSEEN, BoundedCache, MinuteCache, numeric_minute, valid_minute
+from parsers.formats.record import (
+    UNSEEN,
+    BoundedCache,
+    MinuteCache,
+    numeric_minute,
+    seconds_text,
+    valid_minute,
+)
 
 
 def test_a_bounded_cache_forgets_everything_once_full() -> None:
@@ -37,3 +44,10 @@ def test_numeric_minute_agrees_with_validating_the_numbers(year: str, month: str
     expected = valid_minute(int(year), int(month), int(day), int(hour), int(minute))
     assert numeric_minute(year, month, day, hour, minute) == expected
     assert numeric_minute(year, month, day, hour, minute) == expected  # the date now remembered
+
+
+def test_seconds_are_written_in_ascii_digits_whatever_script_the_log_used() -> None:
+    assert seconds_text("07", "1234567") == "07.123"
+    assert seconds_text("7", "5") == "07.500"
+    assert seconds_text("27", "\u0661\u0661\u0663\u0664") == "27.113"  # Arabic-Indic 1134
+    assert seconds_text("60", None) == "59.999" and seconds_text("61", None) is None
