@@ -9,17 +9,18 @@ the check is skipped there.
 
 `read_secret` resolves the `<key>_env` / `<key>_file` forms, so a secret can live in the environment
 (a compose `.env`, a systemd `EnvironmentFile`) or in a secret file instead of the TOML file.
-The shipper has its own copy of both (`shippers/config.py`), because it imports nothing central.
+Both are the shipper's own (`shippers.secrets`), since the shipper imports nothing central.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from shippers.secrets import secret_from_source, warn_if_exposed
 
 log = logging.getLogger("bootwatch.config")
 
@@ -54,45 +55,11 @@ def secret_keys(document: Mapping[str, Any], prefix: str = "") -> list[str]:
 
 def warn_if_readable_by_others(path: Path, document: Mapping[str, Any]) -> None:
     """Log one warning when `path` holds secrets and its group or everyone may read it (POSIX only)."""
-    _warn_if_exposed(path, secret_keys(document))
-
-
-def _warn_if_exposed(path: Path, keys: list[str]) -> None:
-    if not keys or os.name != "posix":
-        return  # Windows: the ACL decides who reads the file, and st_mode does not show it
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return  # it was just read; a file gone since then holds no secret worth a warning
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
-        log.warning(
-            "%s holds secrets (%s) and is readable by %s: run `chmod 600 %s` (the file owned by the user "
-            "the service runs as)",
-            path, ", ".join(keys), "everyone" if mode & stat.S_IROTH else "its group", path,
-        )
+    warn_if_exposed(path, secret_keys(document), runs_as="the service", log=log)
 
 
 def read_secret(key: str, env_name: str | None, file_path: Path | None,
                 environ: Mapping[str, str] = os.environ) -> str | None:
     """The secret `<key>_env` or `<key>_file` gives, None when neither is set; SecretSourceError if empty."""
-    if env_name:
-        value = environ.get(env_name, "")
-        if not value:
-            raise SecretSourceError(
-                f"{key}_env names the environment variable {env_name}, which is not set or empty: "
-                f"set it, or point {key}_file at a file holding the key"
-            )
-        return value
-    if file_path is not None:
-        try:
-            value = file_path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SecretSourceError(
-                f"{key}_file: cannot read {file_path} ({exc.strerror}): create it with the key, "
-                f"readable by this service's user only (chmod 600)"
-            ) from None
-        if not value:
-            raise SecretSourceError(f"{key}_file: {file_path} is empty: write the key into it")
-        _warn_if_exposed(file_path, [f"{key}_file"])  # a key file is a secret file too
-        return value
-    return None
+    return secret_from_source(key, "key", env_name, file_path, error=SecretSourceError, runs_as="the service",
+                              log=log, environ=environ)

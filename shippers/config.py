@@ -19,12 +19,13 @@ import dataclasses
 import logging
 import os
 import socket
-import stat
 import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
+
+from shippers.secrets import secret_from_source, warn_if_exposed
 
 log = logging.getLogger("bootwatch.shipper")
 
@@ -254,23 +255,9 @@ def _validate(config: ShipperConfig) -> None:
 
 def _read_secret(key: str, value: str, env_name: str, file_path: str) -> str:
     """The secret `auth.<key>_env` or `auth.<key>_file` gives, else `value` (`auth.<key>`) itself."""
-    if env_name:
-        from_env = os.environ.get(env_name, "")
-        if not from_env:
-            raise ConfigError(f"auth.{key}_env names the environment variable {env_name}, which is not set "
-                              f"or empty: set it, or point auth.{key}_file at a file holding the {key}")
-        return from_env
-    if file_path:
-        try:
-            from_file = Path(file_path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"auth.{key}_file: cannot read {file_path} ({exc.strerror}): create it "
-                              f"with the {key}, readable by this service's user only") from None
-        if not from_file:
-            raise ConfigError(f"auth.{key}_file: {file_path} is empty: write the {key} into it")
-        warn_if_readable_by_others(Path(file_path), [f"auth.{key}_file"])
-        return from_file
-    return value
+    secret = secret_from_source(f"auth.{key}", key, env_name or None, Path(file_path) if file_path else None,
+                                error=ConfigError, runs_as="the shipper", log=log)
+    return value if secret is None else secret
 
 
 _SECRET_KEYS = ("shared_key", "password")
@@ -282,20 +269,6 @@ def secret_keys(table: dict[str, Any]) -> list[str]:
     if not isinstance(auth, dict):
         return []
     return [f"auth.{key}" for key in _SECRET_KEYS if auth.get(key)]
-
-
-def warn_if_readable_by_others(path: Path, keys: list[str]) -> None:
-    """Log one warning when `path` holds the secrets `keys` and its group or everyone may read it."""
-    if not keys or os.name != "posix":
-        return  # Windows: the ACL decides who reads the file, and st_mode does not show it
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return  # it was just read; a file gone since then holds no secret worth a warning
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
-        log.warning("%s holds secrets (%s) and is readable by %s: run `chmod 600 %s` (the file owned by "
-                    "the user the shipper runs as)", path, ", ".join(keys),
-                    "everyone" if mode & stat.S_IROTH else "its group", path)
 
 
 def _parse_toml(text: str, source: str) -> dict[str, Any]:
@@ -331,5 +304,5 @@ def load_config(path: str | os.PathLike[str]) -> ShipperConfig:
         raise ConfigError(f"config file {os.fspath(path)!r} is not UTF-8 text: save it as UTF-8") from None
     table = _parse_toml(text, os.fspath(path))
     config = _config_from_table(table)
-    warn_if_readable_by_others(Path(path), secret_keys(table))
+    warn_if_exposed(Path(path), secret_keys(table), runs_as="the shipper", log=log)
     return config
