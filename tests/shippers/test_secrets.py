@@ -14,7 +14,7 @@ LOG = logging.getLogger("test.secrets")
 
 
 class SetupError(Exception):
-    pass
+    """The error a caller asks for when a secret's source is unusable."""
 
 
 def read(env_name: str | None = None, file_path: Path | None = None,
