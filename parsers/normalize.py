@@ -67,10 +67,11 @@ def status_message(parsed: ParsedRecord) -> dict[str, Any] | None:
 _MessageFacts = tuple[tuple[str, str | None] | None, str | None]
 
 
-@lru_cache(maxsize=256)
-def _shared_facts(rules: Rules | None, dataset: str) -> BoundedCache[_MessageFacts]:
-    """(message, logger, level) -> its facts, shared by every stream with these rules and dataset: one
-    lookup a record instead of one for the code and one for the action, and warm for a new stream."""
+@lru_cache(maxsize=16)
+def _shared_facts(rules: Rules | None) -> BoundedCache[_MessageFacts]:
+    """(message, logger, level, dataset) -> its facts, shared by every stream with these rules: one
+    look-up a record instead of one for the code and one for the action, warm for a new stream, and
+    one bounded cache however many datasets the streams have."""
     return BoundedCache()
 
 
@@ -88,7 +89,7 @@ class DocumentBuilder:
         self._file_id = file_id
         self._encoding = encoding
         self._dataset = dataset_for(path)
-        self._facts = _shared_facts(rules, self._dataset)
+        self._facts = _shared_facts(rules)
 
     def build(self, parsed: ParsedRecord, original: str, offset: int, stamp: tuple[str, str] | None,
               status: dict[str, Any] | None, encoding: str | None = None) -> dict[str, Any]:
@@ -116,7 +117,7 @@ class DocumentBuilder:
         }
         if status is not None:
             doc["sms"]["status_message"] = status
-        facts_key = (message, parsed.logger, level)
+        facts_key = (message, parsed.logger, level, self._dataset)
         error, action = self._facts.get(facts_key) or self._learn(facts_key)
         if error is not None:
             doc["error"] = {"code": error[0]}
@@ -126,9 +127,9 @@ class DocumentBuilder:
             doc["event"]["action"] = action
         return doc
 
-    def _learn(self, key: tuple[str, str | None, str]) -> _MessageFacts:
-        message, logger, level = key
+    def _learn(self, key: tuple[str, str | None, str, str]) -> _MessageFacts:
+        message, logger, level, dataset = key
         action = None
         if self._action_for is not None:
-            action = self._action_for(message, logger, level, self._dataset)
+            action = self._action_for(message, logger, level, dataset)
         return self._facts.remember(key, (error_fields(message), action))
