@@ -69,6 +69,9 @@ _THREAD_HEX = re.compile(r"\s*(?:0x)?(?P<hex>[0-9A-Fa-f]{1,8})\s*\Z")
 
 _MAX_THREAD = 2**32 - 1
 _MONTH_TEXT = tuple(str(number) for number in range(13))
+# The biases zones use (whole quarter hours) as written, looked up rather than converted per record.
+_QUARTER_HOURS = range(0, 841, 15)
+_BIAS_MINUTES = {f"{sign}{minutes}": int(f"{sign}{minutes}") for sign in "+-" for minutes in _QUARTER_HOURS}
 _minutes_c = MinuteCache()
 _minutes_ab = MinuteCache()
 # Text before a trailer -> (message, level): components log the same messages over and over.
@@ -93,7 +96,7 @@ def parse(text: str, context: FormatContext) -> ParsedRecord | None:
             if minute is UNSEEN:
                 minute = _minutes_c.remember(minute_text, _padded_minute(minute_text))
             thread = int(thread_c)
-            bias_minutes = int(bias) if bias else None
+            bias_minutes = (_BIAS_MINUTES.get(bias) or int(bias)) if bias else None
         elif minute_b is not None:
             minute = _cached_ab_minute(minute_b, year_b)
             seconds, thread, bias_minutes = seconds_b, int(thread_b), None
