@@ -68,3 +68,19 @@ def test_a_streams_documents_share_only_their_constant_parts() -> None:
     assert first["log"]["file"] is second["log"]["file"]
     assert first["sms"]["log"] is not second["sms"]["log"] and first["event"] is not second["event"]
     assert first["log"]["offset"] == 0 and second["log"]["offset"] == 5
+
+
+def test_the_same_message_in_two_datasets_gets_each_datasets_action(tmp_path: Path) -> None:
+    # What builders learn about a message is shared across streams: the dataset must be part of it.
+    admin = tmp_path / "rules.toml"
+    admin.write_text('replace_defaults = true\n[[rule]]\nid = "boot"\naction = "bootstrap.stopped"\n'
+                     'pattern = "service stopped"\ndescription = "stop"\ndataset = "^sms\\\\.bootstrap$"\n',
+                     encoding="utf-8")
+    rules = load_rules(admin)
+    record = ParsedRecord("sms_legacy", "SMS_BOOTSTRAP service stopped", "info", "SMS_BOOTSTRAP")
+    actions = {}
+    for path in (r"C:\Sms_bootstrap.log", r"D:\SMS\Logs\hman.log", r"C:\Sms_bootstrap.log"):
+        builder = DocumentBuilder(site="S02", host="H", path=path, file_id="f", encoding="utf-8", rules=rules)
+        doc = builder.build(record, "o", 0, ("t", "UTC"), None)
+        actions.setdefault(doc["event"]["dataset"], set()).add(doc["event"].get("action"))
+    assert actions == {"sms.bootstrap": {"bootstrap.stopped"}, "sms.hman": {None}}
