@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import pytest
@@ -39,7 +38,6 @@ def test_a_secret_comes_from_the_environment_or_a_file_and_each_problem_says_its
         read(file_path=key_file)
 
 
-@pytest.mark.skipif(os.name != "posix", reason="mode bits say who may read a file on POSIX only")
 def test_a_secret_file_others_may_read_gets_one_warning_naming_who_should_own_it(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     shared = tmp_path / "shared.toml"
