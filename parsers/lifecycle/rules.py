@@ -15,8 +15,8 @@ live in `parsers.lifecycle.rules_file` (pydantic models); the shipped defaults a
 them, since the test suite holds the defaults to the same checks.
 
 `Rules.action_for` (what `classify(doc)` calls with a document's fields) judges each new message;
-the document builder remembers its verdict per message, logger and level. Most records match no
-rule, and even one combined regex of all patterns costs tens of microseconds per record in
+the document builder remembers its verdict per message, logger, level and dataset. Most records
+match no rule, and even one combined regex of all patterns costs tens of microseconds per record in
 Python's `re`; so each rule carries the literal keywords any of its matches must contain (found
 from the parsed pattern, see `_keywords`): a record containing none of them is dismissed with a few
 substring tests, a rule whose keywords are missing is skipped without running its regex, and the
