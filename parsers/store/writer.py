@@ -2,7 +2,8 @@
 
 Each document gets a deterministic `_id` (`document_id(sms.site.code, sms.log.file_id, log.offset)`) and
 is sent with `op_type: create`, so a 409 means "already stored" and counts as deduplicated. Batches are
-cut by count and bytes by an I/O-free chunker and sent with the official `helpers.streaming_bulk`;
+cut by count and bytes by an I/O-free chunker and sent with the official `helpers.streaming_bulk`, one
+at a time and in order, the next one serialized while the previous one is on the wire;
 the `RetryPolicy` decides per item: 429 / 5xx / connection errors are resent (only those items) after a
 capped, jittered backoff; any other 4xx (a strict-mapping violation, a bad value) goes to
 `bootwatch-deadletter` with the reason and the original document.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -131,17 +133,30 @@ class BulkWriter:
         """Index the documents; returns how many were indexed, deduplicated, dead-lettered and retried."""
         total = WriteResult()
         malformed: list[_Refusal] = []
-        for batch in chunk_actions(self._actions(documents, malformed), self.batch_docs, self.batch_bytes):
-            try:
-                outcome = self._send(batch)
-            except RetriesExhausted as exc:
-                total.add(exc.result)
-                raise RetriesExhausted(str(exc), total) from exc
-            total.add(outcome.result)
-            self._dead_letter_all(outcome.refused, total)
-            self._dead_letter_all(malformed, total)
+        batches = chunk_actions(self._actions(documents, malformed), self.batch_docs, self.batch_bytes)
+        # One batch on the wire while the next is serialized here, so the store does not sit idle
+        # between the requests of a large write. Batches still go one at a time and in order.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-send") as sender:
+            on_the_wire: Future[_BatchOutcome] | None = None
+            for batch in batches:
+                if on_the_wire is not None:
+                    self._settle(on_the_wire, malformed, total)
+                on_the_wire = sender.submit(self._send, batch)
+            if on_the_wire is not None:
+                self._settle(on_the_wire, malformed, total)
         self._dead_letter_all(malformed, total)
         return total
+
+    def _settle(self, sent: Future[_BatchOutcome], malformed: list[_Refusal], total: WriteResult) -> None:
+        """Wait for a sent batch, count it, and dead-letter what it and the batches so far refused."""
+        try:
+            outcome = sent.result()
+        except RetriesExhausted as exc:
+            total.add(exc.result)
+            raise RetriesExhausted(str(exc), total) from exc
+        total.add(outcome.result)
+        self._dead_letter_all(outcome.refused, total)
+        self._dead_letter_all(malformed, total)
 
     def _actions(self, documents: Iterable[dict[str, Any]], malformed: list[_Refusal]) -> Iterator[Action]:
         """Bulk actions; a document that cannot even be placed (no `@timestamp`, no `log.offset`) is set

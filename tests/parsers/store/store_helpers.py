@@ -56,6 +56,9 @@ class BulkProxy(ThreadingHTTPServer):
         self.mode = mode
         self.bulk_calls: list[list[str]] = []
         self.lock = threading.Lock()
+        # `_bulk` requests being answered right now, and the most there ever were at once.
+        self.bulk_in_flight = 0
+        self.most_bulk_in_flight = 0
 
     @property
     def url(self) -> str:
@@ -99,6 +102,15 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.bulk_calls.append([next(iter(header.values()))["_id"] for header, _ in pairs])
             call = len(self.server.bulk_calls)
+            self.server.bulk_in_flight += 1
+            self.server.most_bulk_in_flight = max(self.server.most_bulk_in_flight, self.server.bulk_in_flight)
+        try:
+            self._answer_bulk(call, body, pairs)
+        finally:
+            with self.server.lock:
+                self.server.bulk_in_flight -= 1
+
+    def _answer_bulk(self, call: int, body: bytes, pairs: list[tuple[dict[str, Any], bytes]]) -> None:
         if call != self.server.fault_at_call:
             self._reply(*self._forward(body))
         elif self.server.mode == "drop":

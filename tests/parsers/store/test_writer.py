@@ -77,6 +77,33 @@ def test_a_whole_request_answered_429_is_retried_after_backoff(
     assert _count(store, "bootwatch-logs-*") == 6
 
 
+def test_a_large_write_sends_its_batches_in_order_one_at_a_time(
+    store: Store, bulk_proxy: ProxyFactory
+) -> None:
+    proxy = bulk_proxy(0, "whole")  # call 0 never comes: a plain recording proxy
+    documents = [log_document(offset) for offset in range(0, 700, 10)]
+    with connect(proxy.url) as through_proxy:
+        result = BulkWriter(through_proxy, batch_docs=8).write(documents)
+    assert (result.indexed, result.deduplicated) == (70, 0)
+    sent_ids = [doc_id for call in proxy.bulk_calls for doc_id in call]
+    assert sent_ids == [document_id("S02", "fp-1", doc["log"]["offset"]) for doc in documents]
+    assert [len(call) for call in proxy.bulk_calls] == [8] * 8 + [6]
+    # The next batch is prepared while one is on the wire, but never sent beside it.
+    assert proxy.most_bulk_in_flight == 1
+
+
+def test_when_the_policy_gives_up_on_a_batch_the_later_batches_are_not_sent(
+    store: Store, bulk_proxy: ProxyFactory
+) -> None:
+    proxy = bulk_proxy(2, "whole")
+    documents = [log_document(offset) for offset in range(0, 60, 10)]
+    with connect(proxy.url) as through_proxy, pytest.raises(RetriesExhausted) as raised:
+        BulkWriter(through_proxy, policy=_fast_policy(max_attempts=1), batch_docs=2).write(documents)
+    assert raised.value.result.indexed == 2
+    assert len(proxy.bulk_calls) == 2
+    assert _count(store, "bootwatch-logs-*") == 2
+
+
 def test_a_dropped_connection_is_retried(store: Store, bulk_proxy: ProxyFactory) -> None:
     proxy = bulk_proxy(1, "drop")
     with connect(proxy.url) as through_proxy:
