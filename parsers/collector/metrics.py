@@ -58,6 +58,8 @@ class Metrics:
     connections_peak: int = 0
     # When the newest frame the sink has stored was received (seconds since the epoch).
     last_indexed_received_at: float = 0.0
+    # When the sink last finished storing a batch (seconds since the epoch; 0 before the first).
+    last_store_write_at: float = 0.0
     spool_stats: Callable[[], SpoolNumbers] | None = field(default=None, repr=False)
 
     def connection_opened(self) -> None:
@@ -127,6 +129,11 @@ class Metrics:
                 "indexing_lag_seconds",
                 "Age of the newest indexed frame while the spool is not empty",
                 self.indexing_lag_s(),
+            ),
+            (
+                "last_store_write_timestamp_seconds",
+                "When the sink last finished storing a batch (Unix time; 0 before the first)",
+                self.last_store_write_at,
             ),
         )
         for name, help_text, value in gauges:

@@ -429,6 +429,8 @@ class Pipeline:
                 if self.stopping.wait(wait_s):
                     return False
                 continue
+            # Before the counters: whoever sees a batch counted also sees when it was stored.
+            self.metrics.last_store_write_at = time.time()
             if result is not None:
                 self.metrics.records_indexed += result.indexed
                 self.metrics.records_deduplicated += result.deduplicated

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -85,6 +86,40 @@ def test_metrics_endpoint_serves_prometheus_text_and_404s_other_paths(tmp_path: 
     assert "bootwatch_collector_spool_pending_bytes 0" in text
     assert "bootwatch_collector_indexing_lag_seconds 0" in text
     assert missing_status == 404
+
+
+def test_metrics_say_when_the_sink_last_stored_a_batch(tmp_path: Path) -> None:
+    def last_write(text: str) -> float:
+        (value,) = re.findall(r"^bootwatch_collector_last_store_write_timestamp_seconds (\S+)$", text, re.M)
+        return float(value)
+
+    async def scenario() -> tuple[str, float, str, float]:
+        collector = Collector(config_for(tmp_path), NullSink(), rules=None, replay_retained=True)
+        await collector.start()
+        try:
+            url = f"http://127.0.0.1:{collector.metrics_port}/metrics"
+
+            def scrape() -> str:
+                return str(urllib.request.urlopen(url, timeout=5).read().decode())
+
+            before = await asyncio.to_thread(scrape)
+            sent_at = time.time()
+            shipper = Shipper(collector.port)
+            for frame in shipper_frames(40, 20):
+                await asyncio.to_thread(shipper.send, frame)
+            shipper.close()
+            for _ in range(300):
+                if collector.metrics.records_indexed >= 40:
+                    break
+                await asyncio.sleep(0.05)
+            return before, sent_at, await asyncio.to_thread(scrape), time.time()
+        finally:
+            await collector.stop()
+
+    before, sent_at, after, scraped_at = asyncio.run(scenario())
+    assert last_write(before) == 0
+    assert sent_at <= last_write(after) <= scraped_at
+    assert "bootwatch_collector_records_indexed_total 40" in after
 
 
 class KeepingSink(NullSink):
