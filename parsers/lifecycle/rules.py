@@ -19,8 +19,9 @@ the document builder remembers its verdict per message, logger, level and datase
 match no rule, and even one combined regex of all patterns costs tens of microseconds per record in
 Python's `re`; so each rule carries the literal keywords any of its matches must contain (found
 from the parsed pattern, see `_keywords`): a record containing none of them is dismissed with a few
-substring tests, a rule whose keywords are missing is skipped without running its regex, and the
-rules are walked in order to honour "first match wins" and the `logger` / `level` / `dataset` filters.
+substring tests; otherwise only the rules behind the gate keywords it holds are walked, in order to
+honour "first match wins" and the `logger` / `level` / `dataset` filters, and a rule whose keywords
+are missing is skipped without running its regex.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from parsers.lifecycle._keywords import fold, gate, required_keywords
+
+# Distinct sets of gate keywords whose rules to walk are remembered (messages hold a few dozen at most).
+_MAX_REMEMBERED_COMBINATIONS = 4096
 
 
 class RulesError(ValueError):
@@ -88,6 +92,18 @@ class Rules:
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self._gate = gate(rule.keywords for rule in self.rules)
+        # Gate keyword -> the rules one of whose keywords contains it. A rule can match only if one
+        # of the gate keywords its keywords contain is in the message (the gate is built that way),
+        # so the gate keywords a message holds name every rule worth walking.
+        self._rules_behind: dict[str, frozenset[int]] = {
+            gate_keyword: frozenset(
+                index for index, rule in enumerate(self.rules)
+                if any(gate_keyword in keyword for keyword_set in rule.keywords for keyword in keyword_set)
+            )
+            for gate_keyword in self._gate or ()
+        }
+        # The gate keywords a message holds -> the rules to walk, in order (few distinct combinations).
+        self._candidates: dict[tuple[str, ...], tuple[Rule, ...]] = {}
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -115,15 +131,18 @@ class Rules:
         if not message or not self.rules:
             return None
         folded = fold(message)
+        candidates = self.rules
         if self._gate is not None:
+            held = []
             for keyword in self._gate:
                 if keyword in folded:
-                    break
-            else:
+                    held.append(keyword)
+            if not held:
                 return None
-        # Plain loops, no helper or `any()`: a message that passes the gate is tested against a
-        # keyword set of nearly every rule, and a call per test cost more than the tests.
-        for rule in self.rules:
+            key = tuple(held)
+            candidates = self._candidates.get(key) or self._candidates_for(key)
+        # Plain loops, no helper or `any()`: a call per test cost more than the tests.
+        for rule in candidates:
             for keyword_set in rule.keywords:
                 for keyword in keyword_set:
                     if keyword in folded:
@@ -134,6 +153,14 @@ class Rules:
                 if rule.matches(message, logger, level, dataset):
                     return rule
         return None
+
+
+    def _candidates_for(self, held: tuple[str, ...]) -> tuple[Rule, ...]:
+        indexes = frozenset().union(*(self._rules_behind[keyword] for keyword in held))
+        candidates = tuple(self.rules[index] for index in sorted(indexes))
+        if len(self._candidates) < _MAX_REMEMBERED_COMBINATIONS:
+            self._candidates[held] = candidates
+        return candidates
 
 
 def default_rules_path() -> Path:

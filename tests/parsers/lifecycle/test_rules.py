@@ -119,6 +119,32 @@ def test_keyword_gate_never_hides_a_rule_the_regexes_would_match(message: str) -
     assert DEFAULTS.match(record(message)) is expected
 
 
+_WORDS = ["setup", "failed", "bootstrap", "service", "error", "retry", "stopped", "site", "started", "abc"]
+_PATTERN_PIECES = st.one_of(
+    st.sampled_from(_WORDS),
+    st.lists(st.sampled_from(_WORDS), min_size=2, max_size=3).map(lambda words: f"(?:{'|'.join(words)})"),
+    st.sampled_from([r"\s+", ".*", r"\d+", " ", "s?"]),
+)
+_RULE_SETS = st.lists(
+    st.lists(_PATTERN_PIECES, min_size=1, max_size=4).map("".join), min_size=1, max_size=12
+)
+_MESSAGE_PIECES = st.one_of(st.sampled_from([*_WORDS, " ", "1", "SETUP", "Bootstrap"]), st.text(max_size=3))
+# A record without a message gets no action whatever the rules (see above).
+_MESSAGES = st.lists(_MESSAGE_PIECES, max_size=10).map("".join).filter(bool)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_RULE_SETS, st.lists(_MESSAGES, min_size=1, max_size=10))
+def test_any_rule_set_walks_every_rule_that_could_match(patterns: list[str], messages: list[str]) -> None:
+    rules = Rules([
+        Rule.compile({"id": f"r{number}", "action": "install.progress", "pattern": text, "description": "-"})
+        for number, text in enumerate(patterns)
+    ])
+    for message in messages:  # several messages: the walked rules are remembered per gate keywords held
+        expected = next((rule for rule in rules.rules if rule.regex.search(message)), None)
+        assert rules.match(record(message)) is expected
+
+
 def test_admin_rules_come_before_the_defaults(tmp_path: Path) -> None:
     path = write_rules(tmp_path, """
 [[rule]]
