@@ -133,7 +133,7 @@ class Rules:
         folded = fold(message)
         candidates = self.rules
         if self._gate is not None:
-            held = []
+            held: list[str] = []
             for keyword in self._gate:
                 if keyword in folded:
                     held.append(keyword)
@@ -153,7 +153,6 @@ class Rules:
                 if rule.matches(message, logger, level, dataset):
                     return rule
         return None
-
 
     def _candidates_for(self, held: tuple[str, ...]) -> tuple[Rule, ...]:
         indexes = frozenset().union(*(self._rules_behind[keyword] for keyword in held))
