@@ -53,7 +53,6 @@ _KEYWORD_CODE = re.compile(
 )
 
 
-
 class ErrorCode(NamedTuple):
     """One row of the code table."""
 

@@ -28,6 +28,7 @@ from parsers.collector.metrics import Metrics
 from parsers.collector.records import (
     is_heartbeat,
     is_shipper_record,
+    is_utf8,
     line_stream,
     line_text,
     repaired,
@@ -348,7 +349,7 @@ class Pipeline:
             if stream.framer is not None:
                 self._push_framed(stream, stream.framer.flush(), batch)
             stream.framer = RecordFramer(encoding="utf-8", start_offset=offset)
-        if not text.isascii() and not _is_utf8(text):
+        if not text.isascii() and not is_utf8(text):
             stream.cp1252_lines.append(offset)
         self._push_framed(stream, stream.framer.feed(text.encode("utf-8", "surrogateescape") + b"\n"), batch)
         stream.expected_offset = offset + size
@@ -455,12 +456,3 @@ def heartbeat_document(record: dict[str, Any], tag: str, received_at: float) -> 
     fields["@timestamp"] = datetime.fromtimestamp(received_at, UTC)
     model = HeartbeatDocument.model_validate(fields)
     return model.model_dump(mode="json", by_alias=True)
-
-
-def _is_utf8(text: str) -> bool:
-    """False when the sender's bytes were not UTF-8 (the unpacker kept them as surrogate escapes)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -28,21 +28,26 @@ def repaired(value: Any) -> Any:
     its bytes are decoded the way the framer decodes a record (UTF-8, else Windows-1252).
     """
     if isinstance(value, str):
-        if value.isascii():
+        if value.isascii() or is_utf8(value):
             return value
         try:
-            value.encode("utf-8")
-            return value
-        except UnicodeEncodeError:
-            try:
-                return decode_text(value.encode("utf-8", "surrogateescape"))
-            except UnicodeEncodeError:  # a surrogate no decoder made: not text at all
-                return value.encode("utf-8", "replace").decode("utf-8")
+            return decode_text(value.encode("utf-8", "surrogateescape"))
+        except UnicodeEncodeError:  # a surrogate no decoder made: not text at all
+            return value.encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, dict):
         return {repaired(key): repaired(item) for key, item in value.items()}
     if isinstance(value, list):
         return [repaired(item) for item in value]
     return value
+
+
+def is_utf8(text: str) -> bool:
+    """False when the sender's bytes were not UTF-8 (the unpacker kept them as surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def is_heartbeat(tag: str, record: dict[str, Any]) -> bool:

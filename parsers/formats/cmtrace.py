@@ -88,9 +88,7 @@ def _standard_record(text: str, close: int, groups: tuple[str, ...], context: Fo
     seconds = seconds_text(second, fraction)
     if minute is None or seconds is None:
         return record
-    record.minute, record.seconds = minute, seconds
-    if offset is not None:
-        record.bias = -int(offset) if context.east_positive_offsets else int(offset)
+    record.minute, record.seconds, record.bias = minute, seconds, _bias(offset, context)
     return record
 
 
@@ -116,11 +114,14 @@ def _read_timestamp(time_text: str | None, date_text: str | None, context: Forma
     seconds = seconds_text(time_match.group("second"), time_match.group("fraction"))
     if minute is None or seconds is None:
         return
-    record.minute, record.seconds = minute, seconds
-    offset = time_match.group("offset")
-    if offset is not None:
-        # Bias rule (UTC = local + bias) unless this source is known to write east-positive offsets.
-        record.bias = -int(offset) if context.east_positive_offsets else int(offset)
+    record.minute, record.seconds, record.bias = minute, seconds, _bias(time_match.group("offset"), context)
+
+
+def _bias(offset: str | None, context: FormatContext) -> int | None:
+    """Bias rule (UTC = local + bias) unless this source is known to write east-positive offsets."""
+    if offset is None:
+        return None
+    return -int(offset) if context.east_positive_offsets else int(offset)
 
 
 def _minute(date_text: str, time_match: re.Match[str]) -> LocalMinute | None:
